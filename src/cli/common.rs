@@ -1,0 +1,334 @@
+//! The common options every tbx recipe accepts, and their validation into
+//! `CommonOptions`, the only form the recipes see. Options whose behaviour
+//! is not built yet are refused with "not supported yet" rather than
+//! silently ignored.
+
+use std::path::PathBuf;
+
+use clap::builder::BoolishValueParser;
+use clap::{ArgAction, Args, ValueEnum};
+use thiserror::Error;
+
+use crate::report::console::OutputMode;
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum OptionError {
+    #[error("-{option}: {message}")]
+    Invalid {
+        option: &'static str,
+        message: String,
+    },
+    #[error("-{option} {what} is not supported yet")]
+    NotSupported { option: &'static str, what: String },
+}
+
+fn invalid(option: &'static str, message: impl Into<String>) -> OptionError {
+    OptionError::Invalid {
+        option,
+        message: message.into(),
+    }
+}
+
+fn not_supported(option: &'static str, what: impl Into<String>) -> OptionError {
+    OptionError::NotSupported {
+        option,
+        what: what.into(),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Budget {
+    #[default]
+    Normal,
+    Low,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Output {
+    #[default]
+    Text,
+    Markdown,
+    Json,
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum RetainJobData {
+    #[default]
+    Default,
+    #[value(name = "on_error")]
+    OnError,
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Lang {
+    #[default]
+    Auto,
+    En,
+    Ja,
+}
+
+/// Common options, as typed. Booleans take `-flag` or `-flag=true|false`,
+/// as Go's flag package (and so tbx) does.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Common options")]
+pub struct CommonArgs {
+    /// Custom path to the auth database (default: $HOME/.toolbox/secrets/secrets.db)
+    #[arg(long, value_name = "PATH")]
+    pub auth_database: Option<PathBuf>,
+    /// Auto open URL or artifact folder
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true,
+          default_value = "false", default_missing_value = "true", value_parser = BoolishValueParser::new())]
+    pub auto_open: bool,
+    /// Bandwidth limit in K bytes per sec for content transfer; 0 for unlimited
+    #[arg(long, value_name = "KB", default_value_t = 0)]
+    pub bandwidth_kb: u64,
+    /// Memory budget; `low` writes only the JSON report
+    #[arg(long, value_enum, value_name = "BUDGET", default_value_t)]
+    pub budget_memory: Budget,
+    /// Storage budget (limits logs to reduce storage usage)
+    #[arg(long, value_enum, value_name = "BUDGET", default_value_t)]
+    pub budget_storage: Budget,
+    /// Maximum concurrency for running operations [default: number of processors]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub concurrency: Option<u32>,
+    /// Enable debug mode (debug entries in the job log)
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true,
+          default_value = "false", default_missing_value = "true", value_parser = BoolishValueParser::new())]
+    pub debug: bool,
+    /// Enable experimental feature(s)
+    #[arg(long, value_name = "NAMES")]
+    pub experiment: Option<String>,
+    /// Extra parameter file path
+    #[arg(long, value_name = "PATH")]
+    pub extra: Option<PathBuf>,
+    /// Display language
+    #[arg(long, value_enum, default_value_t)]
+    pub lang: Lang,
+    /// Output format for the console
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t)]
+    pub output: Output,
+    /// Filter the JSON output with a jq expression
+    #[arg(long, value_name = "JQ", allow_hyphen_values = true)]
+    pub output_filter: Option<String>,
+    /// HTTP/HTTPS proxy (hostname:port); `DIRECT` to use no proxy
+    #[arg(long, value_name = "HOST:PORT")]
+    pub proxy: Option<String>,
+    /// Suppress non-error messages and print the rows as JSON lines
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true,
+          default_value = "false", default_missing_value = "true", value_parser = BoolishValueParser::new())]
+    pub quiet: bool,
+    /// Job data retain policy
+    #[arg(long, value_enum, value_name = "POLICY", default_value_t)]
+    pub retain_job_data: RetainJobData,
+    /// Do not store tokens into a file
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true,
+          default_value = "false", default_missing_value = "true", value_parser = BoolishValueParser::new())]
+    pub secure: bool,
+    /// Skip logging in the local storage
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true,
+          default_value = "false", default_missing_value = "true", value_parser = BoolishValueParser::new())]
+    pub skip_logging: bool,
+    /// Show each API call on stderr
+    #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true,
+          default_value = "false", default_missing_value = "true", value_parser = BoolishValueParser::new())]
+    pub verbose: bool,
+    /// Workspace path (home of jobs and secrets for this run)
+    #[arg(long, value_name = "PATH")]
+    pub workspace: Option<PathBuf>,
+}
+
+/// Validated common options: what the recipes may rely on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommonOptions {
+    pub workspace: Option<PathBuf>,
+    pub json_only: bool,
+    pub concurrency: usize,
+    pub debug: bool,
+    pub verbose: bool,
+    pub output: OutputMode,
+    pub quiet: bool,
+    pub proxy: Option<String>,
+    pub write_log: bool,
+}
+
+impl CommonArgs {
+    pub fn validate(&self) -> Result<CommonOptions, OptionError> {
+        if self.auth_database.is_some() {
+            return Err(not_supported(
+                "auth-database",
+                "(this version reads the token from TOOLBOX_DROPBOX_TOKEN)",
+            ));
+        }
+        if self.auto_open {
+            return Err(not_supported("auto-open", ""));
+        }
+        if self.bandwidth_kb != 0 {
+            return Err(not_supported(
+                "bandwidth-kb",
+                format!("{}", self.bandwidth_kb),
+            ));
+        }
+        if self.budget_storage == Budget::Low {
+            return Err(not_supported("budget-storage", "low"));
+        }
+        if let Some(names) = self.experiment.as_deref().filter(|n| !n.trim().is_empty()) {
+            return Err(invalid(
+                "experiment",
+                format!("unknown experiment '{names}'; this version has no experimental features"),
+            ));
+        }
+        if self.extra.is_some() {
+            return Err(not_supported("extra", "(extra parameter files)"));
+        }
+        if self.lang == Lang::Ja {
+            return Err(not_supported("lang", "ja (messages are in English only)"));
+        }
+        if self.output_filter.is_some() {
+            return Err(not_supported("output-filter", "(jq filters)"));
+        }
+        if self.retain_job_data != RetainJobData::Default {
+            return Err(not_supported(
+                "retain-job-data",
+                self.retain_job_data
+                    .to_possible_value()
+                    .map(|v| v.get_name().to_string())
+                    .unwrap_or_default(),
+            ));
+        }
+        if let Some(path) = &self.workspace {
+            if path.as_os_str().is_empty() {
+                return Err(invalid(
+                    "workspace",
+                    "expected a folder path, got an empty value",
+                ));
+            }
+            if path.exists() && !path.is_dir() {
+                return Err(invalid(
+                    "workspace",
+                    format!("'{}' exists and is not a folder", path.display()),
+                ));
+            }
+        }
+        let proxy = self.proxy.as_deref().map(validate_proxy).transpose()?;
+        let default_concurrency = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Ok(CommonOptions {
+            workspace: self.workspace.clone(),
+            json_only: self.budget_memory == Budget::Low,
+            concurrency: self.concurrency.map_or(default_concurrency, |c| c as usize),
+            debug: self.debug,
+            verbose: self.verbose,
+            output: match self.output {
+                Output::Text => OutputMode::Text,
+                Output::Markdown => OutputMode::Markdown,
+                Output::Json => OutputMode::Json,
+                Output::None => OutputMode::None,
+            },
+            quiet: self.quiet,
+            proxy,
+            write_log: !self.skip_logging,
+        })
+    }
+}
+
+fn validate_proxy(value: &str) -> Result<String, OptionError> {
+    let value = value.trim();
+    if value.eq_ignore_ascii_case("DIRECT") {
+        return Ok("DIRECT".into());
+    }
+    let bad = || {
+        invalid(
+            "proxy",
+            format!("'{value}' is not a proxy; expected hostname:port (e.g. proxy.example.com:8080) or DIRECT"),
+        )
+    };
+    let (host, port) = value.rsplit_once(':').ok_or_else(bad)?;
+    let port_ok = port.parse::<u16>().is_ok_and(|p| p > 0);
+    let host_ok = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '[' | ']' | ':'));
+    if port_ok && host_ok {
+        Ok(value.to_string())
+    } else {
+        Err(bad())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        common: CommonArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<CommonOptions, OptionError> {
+        let mut argv = vec!["tbx"];
+        argv.extend_from_slice(args);
+        Wrapper::try_parse_from(argv).unwrap().common.validate()
+    }
+
+    #[test]
+    fn defaults_are_tbx_defaults() {
+        let o = parse(&[]).unwrap();
+        assert_eq!(o.output, OutputMode::Text);
+        assert!(!o.quiet && !o.json_only && o.write_log);
+        assert!(o.concurrency >= 1);
+    }
+
+    #[test]
+    fn bools_take_go_style_values() {
+        assert!(parse(&["--quiet"]).unwrap().quiet);
+        assert!(!parse(&["--quiet=false"]).unwrap().quiet);
+        assert!(parse(&["--verbose=true"]).unwrap().verbose);
+    }
+
+    #[test]
+    fn options_not_built_yet_say_so() {
+        for args in [
+            &["--auth-database", "x.db"][..],
+            &["--auto-open"],
+            &["--bandwidth-kb", "10"],
+            &["--budget-storage", "low"],
+            &["--extra", "x.json"],
+            &["--lang", "ja"],
+            &["--output-filter", ".x"],
+            &["--retain-job-data", "on_error"],
+        ] {
+            let err = parse(args).unwrap_err();
+            assert!(
+                err.to_string().contains("not supported yet"),
+                "{args:?}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn proxy_must_be_host_port_or_direct() {
+        assert_eq!(
+            parse(&["--proxy", "direct"]).unwrap().proxy.as_deref(),
+            Some("DIRECT")
+        );
+        assert_eq!(
+            parse(&["--proxy", "proxy.example.com:8080"])
+                .unwrap()
+                .proxy
+                .as_deref(),
+            Some("proxy.example.com:8080")
+        );
+        for bad in ["proxy", "http://p:80", "p:0", "p:99999", ":80"] {
+            let err = parse(&["--proxy", bad]).unwrap_err();
+            assert!(err.to_string().starts_with("-proxy: "), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn budget_memory_low_means_json_only() {
+        assert!(parse(&["--budget-memory", "low"]).unwrap().json_only);
+    }
+}

@@ -1,0 +1,299 @@
+//! The command line: the clap command tree (mirroring tbx's command paths),
+//! tbx-style single-dash options, dispatch to the recipes, and the mapping
+//! of every failure to one line on stderr and a tbx exit code.
+
+pub mod args;
+pub mod common;
+pub mod exit;
+
+use std::ffi::OsString;
+use std::future::Future;
+
+use chrono::Utc;
+use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser, Subcommand};
+
+use crate::dropbox::auth::{AccessToken, ApiBase};
+use crate::dropbox::ApiError;
+use crate::recipes::dev::demo::{self, DemoArgs, DemoError};
+use crate::recipes::dev::simulate::{self, SimulateArgs};
+use crate::recipes::dropbox::team::backup::device::status::{
+    self, ApiTarget, Failed, RecipeError, StatusArgs,
+};
+use crate::report::console::sanitize;
+
+/// watermint toolbox compatible: Dropbox team backup device status, fast
+#[derive(Debug, Parser)]
+#[command(
+    name = "tbx",
+    version,
+    propagate_version = true,
+    arg_required_else_help = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: TopCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TopCommand {
+    /// Commands for Dropbox and Dropbox for teams
+    #[command(arg_required_else_help = true)]
+    Dropbox {
+        #[command(subcommand)]
+        command: DropboxCommand,
+    },
+    /// Developer tools: the Dropbox API simulator and a demo
+    #[command(arg_required_else_help = true)]
+    Dev {
+        #[command(subcommand)]
+        command: DevCommand,
+    },
+    /// Show version information
+    Version,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DropboxCommand {
+    /// Commands for Dropbox for teams
+    #[command(arg_required_else_help = true)]
+    Team {
+        #[command(subcommand)]
+        command: TeamCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TeamCommand {
+    /// Dropbox Backup reports for the team
+    #[command(arg_required_else_help = true)]
+    Backup {
+        #[command(subcommand)]
+        command: BackupCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// Dropbox Backup of the team's computers
+    #[command(arg_required_else_help = true)]
+    Device {
+        #[command(subcommand)]
+        command: DeviceCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeviceCommand {
+    /// Dropbox Backup device status change in the specified period
+    #[command(arg_required_else_help = true, after_help = STATUS_AFTER_HELP)]
+    Status(StatusArgs),
+}
+
+const STATUS_AFTER_HELP: &str = "\
+Times: RFC 3339 (2024-01-02T15:04:05Z), YYYY-MM-DD, YYYY/MM/DD, YYYY.MM.DD,
+YYYY-MM-DD HH:MM:SS (local time zone), or relative to now: -24h, -7d, -1h30m.
+Options work with one dash (-start-time) or two (--start-time).
+
+Credentials: TOOLBOX_DROPBOX_TOKEN (a team access token).
+API base: TOOLBOX_DROPBOX_API_URL (default https://api.dropboxapi.com).
+Reports: $TOOLBOX_HOME (or ~/.toolbox)/jobs/<job-id>/reports/devices.{csv,json,xlsx}";
+
+#[derive(Debug, Subcommand)]
+pub enum DevCommand {
+    Demo(DemoArgs),
+    Simulate(SimulateArgs),
+}
+
+/// Entry point for `main`: returns the process exit code.
+pub fn main() -> u8 {
+    run(std::env::args_os().collect())
+}
+
+pub fn run(argv: Vec<OsString>) -> u8 {
+    let argv = args::normalize(&Cli::command(), argv);
+    let cli = match Cli::try_parse_from(argv) {
+        Ok(cli) => cli,
+        Err(e) => return clap_error(e),
+    };
+    match cli.command {
+        TopCommand::Version => {
+            println!(
+                "tbx {} ({}-{}), compatible with watermint toolbox `dropbox team backup device status`",
+                env!("CARGO_PKG_VERSION"),
+                std::env::consts::ARCH,
+                std::env::consts::OS
+            );
+            exit::SUCCESS
+        }
+        TopCommand::Dropbox {
+            command:
+                DropboxCommand::Team {
+                    command:
+                        TeamCommand::Backup {
+                            command:
+                                BackupCommand::Device {
+                                    command: DeviceCommand::Status(args),
+                                },
+                        },
+                },
+        } => run_status(&args),
+        TopCommand::Dev {
+            command: DevCommand::Demo(args),
+        } => run_demo(&args),
+        TopCommand::Dev {
+            command: DevCommand::Simulate(args),
+        } => run_simulate(&args),
+    }
+}
+
+fn error_line(message: &str) {
+    eprintln!("Error: {}", sanitize(message));
+}
+
+/// clap's errors are multi-line; scripts and people get one line.
+fn clap_error(e: clap::Error) -> u8 {
+    match e.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            return exit::SUCCESS;
+        }
+        _ => {}
+    }
+    let text = e.render().to_string();
+    let parts: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| {
+            !l.is_empty() && !l.starts_with("Usage:") && !l.starts_with("For more information")
+        })
+        .collect();
+    let line = parts.join("; ");
+    let line = line.strip_prefix("error: ").unwrap_or(&line);
+    error_line(&format!("{line} (see -help)"));
+    match e.kind() {
+        ErrorKind::InvalidSubcommand => exit::INVALID_COMMAND,
+        _ => exit::INVALID_OPTIONS,
+    }
+}
+
+/// Runs a future on a fresh runtime; Ctrl-C ends it with `None`.
+fn block_on_interruptible<F: Future>(future: F) -> Result<Option<F::Output>, std::io::Error> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    Ok(runtime.block_on(async {
+        tokio::select! {
+            output = future => Some(output),
+            _ = tokio::signal::ctrl_c() => None,
+        }
+    }))
+}
+
+fn interrupted() -> u8 {
+    error_line("interrupted; no report was written");
+    exit::INTERRUPTED
+}
+
+fn runtime_failed(e: std::io::Error) -> u8 {
+    error_line(&format!("cannot start the async runtime: {e}"));
+    exit::FAILURE
+}
+
+fn run_status(args: &StatusArgs) -> u8 {
+    let options = match args.validate(Utc::now()) {
+        Ok(o) => o,
+        Err(e) => {
+            error_line(&e.to_string());
+            return exit::INVALID_OPTIONS;
+        }
+    };
+    let base = match ApiBase::from_env() {
+        Ok(b) => b,
+        Err(e) => {
+            error_line(&e.to_string());
+            return exit::INVALID_OPTIONS;
+        }
+    };
+    let token = match AccessToken::from_env(&options.peer) {
+        Ok(t) => t,
+        Err(e) => {
+            error_line(&e.to_string());
+            return exit::AUTH_FAILED;
+        }
+    };
+    let target = ApiTarget { base, token };
+    match block_on_interruptible(status::exec(&options, &target, Vec::new())) {
+        Ok(Some(Ok(_))) => exit::SUCCESS,
+        Ok(Some(Err(failed))) => run_failed(failed),
+        Ok(None) => interrupted(),
+        Err(e) => runtime_failed(e),
+    }
+}
+
+fn run_failed(failed: Failed) -> u8 {
+    let code = match &failed.error {
+        RecipeError::Api(
+            ApiError::ExpiredToken { .. }
+            | ApiError::InvalidToken { .. }
+            | ApiError::MissingScope { .. }
+            | ApiError::Auth { .. },
+        ) => exit::AUTH_FAILED,
+        _ => exit::FAILURE,
+    };
+    match &failed.job_log {
+        Some(log) => error_line(&format!("{} (job log: {})", failed.error, log.display())),
+        None => error_line(&failed.error.to_string()),
+    }
+    code
+}
+
+fn run_demo(args: &DemoArgs) -> u8 {
+    match block_on_interruptible(demo::exec(args)) {
+        Ok(Some(Ok(outcome))) => {
+            if !args.common.quiet && args.common.output != common::Output::Json {
+                eprintln!();
+                eprintln!(
+                    "Demo finished: {} devices; reports in {}",
+                    outcome.rows,
+                    outcome.job_dir.join("reports").display()
+                );
+            }
+            exit::SUCCESS
+        }
+        Ok(Some(Err(DemoError::Options(e)))) => {
+            error_line(&e.to_string());
+            exit::INVALID_OPTIONS
+        }
+        Ok(Some(Err(DemoError::Simulator(e)))) => {
+            error_line(&e.to_string());
+            exit::FAILURE
+        }
+        Ok(Some(Err(DemoError::Run(failed)))) => run_failed(failed),
+        Ok(None) => interrupted(),
+        Err(e) => runtime_failed(e),
+    }
+}
+
+fn run_simulate(args: &SimulateArgs) -> u8 {
+    let serve = async {
+        let handle = simulate::exec(args).await?;
+        // Serve until Ctrl-C (handled by block_on_interruptible).
+        std::future::pending::<()>().await;
+        drop(handle);
+        Ok::<(), crate::sim::SimError>(())
+    };
+    match block_on_interruptible(serve) {
+        Ok(Some(Err(e))) => {
+            error_line(&e.to_string());
+            exit::FAILURE
+        }
+        Ok(_) => {
+            eprintln!("Simulator stopped.");
+            exit::SUCCESS
+        }
+        Err(e) => runtime_failed(e),
+    }
+}

@@ -1,0 +1,8 @@
+//! Pure domain logic: the reporting period, backup statuses, the fold that
+//! picks each device's latest status, and the report rows. Nothing here does
+//! I/O, reads the clock or knows about HTTP; callers pass plain data in.
+
+pub mod fold;
+pub mod period;
+pub mod row;
+pub mod status;

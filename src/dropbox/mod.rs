@@ -1,0 +1,16 @@
+//! The Dropbox API client: one transport with the retry policy, and one
+//! module per API area with typed serde models. It knows nothing about
+//! reports; it hands domain values (`LinkedDevice`, `StatusChange`, `Owner`)
+//! back to the recipe.
+
+pub mod auth;
+pub mod devices;
+pub mod error;
+pub mod members;
+pub mod team;
+pub mod team_log;
+pub mod transport;
+mod union;
+
+pub use error::ApiError;
+pub use transport::{CallObserver, Transport, TransportConfig};

@@ -1,0 +1,13 @@
+//! tbx: a Rust re-implementation of the watermint toolbox command
+//! `tbx dropbox team backup device status`, with its own Dropbox API
+//! simulator. Data flows argv → `cli` (validate) → `recipes` → `dropbox`
+//! (transport, typed routes) → `domain` (fold, rows) → `report` writers in
+//! the `job` folder.
+
+pub mod cli;
+pub mod domain;
+pub mod dropbox;
+pub mod job;
+pub mod recipes;
+pub mod report;
+pub mod sim;

@@ -1,0 +1,3 @@
+//! `tbx dev ...`: the API simulator and the demo built on it.
+pub mod demo;
+pub mod simulate;

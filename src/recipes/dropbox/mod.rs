@@ -1,0 +1,2 @@
+//! `tbx dropbox ...`
+pub mod team;

@@ -1,0 +1,2 @@
+//! `tbx dropbox team backup device ...`
+pub mod status;

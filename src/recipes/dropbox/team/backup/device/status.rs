@@ -1,0 +1,407 @@
+//! `tbx dropbox team backup device status`: for every linked desktop client
+//! of the team, the latest Dropbox Backup status in `[-start-time,
+//! -end-time)`. The story: list the linked desktop clients, scan the audit
+//! log for backup status changes and fold them per session, resolve each
+//! device's owner, then write `devices.csv|json|xlsx` into the job folder.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use chrono::{DateTime, Local, Utc};
+use clap::Args;
+use serde_json::json;
+use thiserror::Error;
+
+use crate::cli::common::{CommonArgs, CommonOptions, OptionError};
+use crate::domain::fold::StatusFold;
+use crate::domain::period::{format_dropbox_time, parse_time, Period};
+use crate::domain::row::{build_rows, Row};
+use crate::dropbox::auth::{AccessToken, ApiBase};
+use crate::dropbox::transport::CallRecord;
+use crate::dropbox::{devices, members, team, team_log, ApiError, Transport, TransportConfig};
+use crate::job::{resolve_home, Job, JobError, Level};
+use crate::report::console::Console;
+use crate::report::{write_reports, Formats, ReportError};
+
+pub const REPORT_NAME: &str = "devices";
+
+/// Dropbox Backup device status change in the specified period
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    /// Start date/time of the period to retrieve data for (inclusive)
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
+    pub start_time: String,
+    /// End date/time of the period (exclusive) [default: now]
+    #[arg(long, value_name = "TIME", allow_hyphen_values = true)]
+    pub end_time: Option<String>,
+    /// Account alias
+    #[arg(long, value_name = "NAME", default_value = "default")]
+    pub peer: String,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// Validated options: nothing past this point re-checks user input.
+#[derive(Debug, Clone)]
+pub struct StatusOptions {
+    pub period: Period,
+    pub peer: String,
+    pub common: CommonOptions,
+}
+
+impl StatusArgs {
+    /// Checks every option before any network call. Times are read in the
+    /// local time zone, relative ones against `now`.
+    pub fn validate(&self, now: DateTime<Utc>) -> Result<StatusOptions, OptionError> {
+        let common = self.common.validate()?;
+        let read = |option: &'static str, value: &str| {
+            parse_time(value, now, &Local).map_err(|e| OptionError::Invalid {
+                option,
+                message: e.to_string(),
+            })
+        };
+        let start = read("start-time", &self.start_time)?;
+        let end = self
+            .end_time
+            .as_deref()
+            .map(|v| read("end-time", v))
+            .transpose()?;
+        if start > now {
+            return Err(OptionError::Invalid {
+                option: "start-time",
+                message: format!("{} is in the future", format_dropbox_time(start)),
+            });
+        }
+        if let Some(end) = end {
+            if end <= start {
+                return Err(OptionError::Invalid {
+                    option: "end-time",
+                    message: format!(
+                        "{} must be after -start-time {}",
+                        format_dropbox_time(end),
+                        format_dropbox_time(start)
+                    ),
+                });
+            }
+        }
+        validate_peer(&self.peer)?;
+        Ok(StatusOptions {
+            period: Period { start, end },
+            peer: self.peer.clone(),
+            common,
+        })
+    }
+}
+
+pub fn validate_peer(peer: &str) -> Result<(), OptionError> {
+    let ok = !peer.is_empty()
+        && peer.len() <= 64
+        && peer
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(OptionError::Invalid {
+            option: "peer",
+            message: format!("'{peer}' is not a peer name; use letters, digits, '-', '_' and '.'"),
+        })
+    }
+}
+
+/// Where the API is and what to present to it.
+#[derive(Debug, Clone)]
+pub struct ApiTarget {
+    pub base: ApiBase,
+    pub token: AccessToken,
+}
+
+#[derive(Debug, Error)]
+pub enum RecipeError {
+    #[error(transparent)]
+    Job(#[from] JobError),
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error(transparent)]
+    Report(#[from] ReportError),
+}
+
+/// A failed run, with the job log that tells where it stopped.
+#[derive(Debug)]
+pub struct Failed {
+    pub error: RecipeError,
+    pub job_log: Option<PathBuf>,
+}
+
+/// A finished run.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub job_dir: PathBuf,
+    pub reports: Vec<PathBuf>,
+    pub rows: usize,
+}
+
+/// Lines shown above the run (e.g. the demo says it is a simulation).
+pub type ExtraHeader = Vec<String>;
+
+pub async fn exec(
+    options: &StatusOptions,
+    target: &ApiTarget,
+    extra_header: ExtraHeader,
+) -> Result<Outcome, Failed> {
+    let common = &options.common;
+    let home = resolve_home(common.workspace.as_deref()).map_err(|e| Failed {
+        error: e.into(),
+        job_log: None,
+    })?;
+    let job = Arc::new(
+        Job::create(&home, common.write_log, common.debug).map_err(|e| Failed {
+            error: e.into(),
+            job_log: None,
+        })?,
+    );
+    let console = Console::new(common.output, common.quiet);
+    job.log(
+        Level::Info,
+        "start",
+        json!({
+            "command": "dropbox team backup device status",
+            "version": env!("CARGO_PKG_VERSION"),
+            "start_time": format_dropbox_time(options.period.start),
+            "end_time": options.period.end.map(format_dropbox_time),
+            "peer": options.peer,
+            "api": target.base.as_str(),
+        }),
+    );
+    let result = run(options, target, &job, &console, extra_header).await;
+    match result {
+        Ok(outcome) => {
+            job.log(Level::Info, "finished", json!({"rows": outcome.rows}));
+            job.flush();
+            Ok(outcome)
+        }
+        Err(error) => {
+            job.log(Level::Error, "failed", json!({"error": error.to_string()}));
+            job.flush();
+            Err(Failed {
+                error,
+                job_log: job.log_path(),
+            })
+        }
+    }
+}
+
+fn transport_for(
+    target: &ApiTarget,
+    common: &CommonOptions,
+    job: &Arc<Job>,
+) -> Result<Transport, ApiError> {
+    let mut config = TransportConfig::new(target.base.clone(), target.token.clone());
+    config.proxy = common.proxy.clone();
+    let job = Arc::clone(job);
+    let verbose = common.verbose;
+    config.observer = Some(Arc::new(move |call: &CallRecord| {
+        log_call(&job, verbose, call);
+    }));
+    Transport::new(config)
+}
+
+fn log_call(job: &Job, verbose: bool, call: &CallRecord) {
+    let status = call
+        .status
+        .map_or("network error".to_string(), |s| s.to_string());
+    let level = if call.retry_in.is_some() {
+        Level::Warn
+    } else {
+        Level::Debug
+    };
+    job.log(
+        level,
+        "api call",
+        json!({
+            "route": call.route,
+            "attempt": call.attempt,
+            "status": call.status,
+            "ms": call.elapsed.as_millis() as u64,
+            "bytes": call.response_bytes,
+            "request_id": call.request_id,
+            "retry_in_ms": call.retry_in.map(|d| d.as_millis() as u64),
+            "note": call.note,
+        }),
+    );
+    if verbose {
+        let retry = call
+            .retry_in
+            .map(|d| format!(", retrying in {:.1} s", d.as_secs_f64()))
+            .unwrap_or_default();
+        let note = call
+            .note
+            .as_deref()
+            .map(|n| format!(" ({n})"))
+            .unwrap_or_default();
+        eprintln!(
+            "[api] {} -> {status} in {} ms (attempt {}){retry}{note}",
+            call.route,
+            call.elapsed.as_millis(),
+            call.attempt
+        );
+    }
+}
+
+fn period_text(period: &Period) -> String {
+    let end = period
+        .end
+        .map(format_dropbox_time)
+        .unwrap_or_else(|| "now".into());
+    format!(
+        "{} to {end} (start inclusive, end exclusive)",
+        format_dropbox_time(period.start)
+    )
+}
+
+async fn run(
+    options: &StatusOptions,
+    target: &ApiTarget,
+    job: &Arc<Job>,
+    console: &Console,
+    extra_header: ExtraHeader,
+) -> Result<Outcome, RecipeError> {
+    let transport = transport_for(target, &options.common, job)?;
+
+    let team = team::get_info(&transport).await?;
+    let mut header = vec![
+        format!(
+            "tbx {} - dropbox team backup device status",
+            env!("CARGO_PKG_VERSION")
+        ),
+        format!("Team:   {} ({})", team.name, team.team_id),
+        format!("Period: {}", period_text(&options.period)),
+        format!("Job:    {}", job.dir.display()),
+    ];
+    header.extend(extra_header);
+    console.header(&header);
+
+    console.progress("Listing linked desktop clients...");
+    let devices = devices::list_desktop_clients(&transport, |_| {}).await?;
+    console.progress(&format!("  {} linked desktop clients", devices.len()));
+    job.log(
+        Level::Info,
+        "devices listed",
+        json!({"desktop_clients": devices.len()}),
+    );
+
+    console.progress("Scanning the audit log for backup status changes...");
+    let mut fold = StatusFold::new();
+    let scan = team_log::scan_backup_changes(
+        &transport,
+        &options.period,
+        |change| fold.push(change),
+        |_| {},
+    )
+    .await?;
+    console.progress(&format!(
+        "  {} status changes for {} sessions in {} pages",
+        scan.changes,
+        fold.sessions(),
+        scan.pages
+    ));
+    job.log(
+        Level::Info,
+        "audit log scanned",
+        json!({
+            "pages": scan.pages,
+            "changes": scan.changes,
+            "sessions": fold.sessions(),
+            "skipped_without_session_id": fold.without_session(),
+            "skipped_other_events": scan.other_events,
+        }),
+    );
+
+    console.progress("Resolving device owners...");
+    let wanted: BTreeSet<String> = devices.iter().map(|d| d.team_member_id.clone()).collect();
+    let team_size = Some(team.num_provisioned_users).filter(|&n| n > 0);
+    let owners = members::resolve_owners(&transport, &wanted, team_size).await?;
+    let unresolved = wanted.len() - owners.len().min(wanted.len());
+    console.progress(&format!("  {} owners resolved", owners.len()));
+    if unresolved > 0 {
+        job.log(
+            Level::Warn,
+            "owners not found",
+            json!({"count": unresolved}),
+        );
+    }
+
+    let latest = fold.finish();
+    let rows: Vec<Row> = build_rows(devices, &latest, &owners);
+    let formats = if options.common.json_only {
+        Formats::JSON_ONLY
+    } else {
+        Formats::ALL
+    };
+    let reports = write_reports(&job.reports, REPORT_NAME, &rows, formats)?;
+    job.log(
+        Level::Info,
+        "reports written",
+        json!({"rows": rows.len(), "files": reports.iter().map(|p| p.display().to_string()).collect::<Vec<_>>()}),
+    );
+
+    console.rows(&rows);
+    console.report_paths(&reports);
+    Ok(Outcome {
+        job_dir: job.dir.clone(),
+        reports,
+        rows: rows.len(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        args: StatusArgs,
+    }
+
+    fn validate(args: &[&str]) -> Result<StatusOptions, OptionError> {
+        let mut argv = vec!["status"];
+        argv.extend_from_slice(args);
+        let now = crate::domain::period::parse_dropbox_time("2026-07-14T09:12:44Z").unwrap();
+        Wrapper::try_parse_from(argv).unwrap().args.validate(now)
+    }
+
+    #[test]
+    fn end_before_start_is_refused_naming_the_option() {
+        let err = validate(&[
+            "--start-time",
+            "2024-02-01T00:00:00Z",
+            "--end-time",
+            "2024-01-01T00:00:00Z",
+        ])
+        .unwrap_err();
+        assert!(err.to_string().starts_with("-end-time: "), "{err}");
+    }
+
+    #[test]
+    fn start_in_the_future_is_refused() {
+        let err = validate(&["--start-time", "+1d"]).unwrap_err();
+        assert!(err.to_string().starts_with("-start-time: "), "{err}");
+    }
+
+    #[test]
+    fn bad_peer_names_are_refused() {
+        let err = validate(&["--start-time", "-1d", "--peer", "a b"]).unwrap_err();
+        assert!(err.to_string().starts_with("-peer: "), "{err}");
+        assert!(validate(&["--start-time", "-1d", "--peer", "corp_admin-2.x"]).is_ok());
+    }
+
+    #[test]
+    fn open_ended_period_has_no_end() {
+        let o = validate(&["--start-time", "-7d"]).unwrap();
+        assert_eq!(o.period.end, None);
+        assert_eq!(format_dropbox_time(o.period.start), "2026-07-07T09:12:44Z");
+    }
+}

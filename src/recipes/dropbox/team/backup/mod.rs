@@ -1,0 +1,2 @@
+//! `tbx dropbox team backup ...`
+pub mod device;

@@ -1,0 +1,2 @@
+//! `tbx dropbox team ...`
+pub mod backup;

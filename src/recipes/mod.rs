@@ -1,0 +1,7 @@
+//! Recipes: one file per command, mirroring tbx's command path
+//! (`recipes/dropbox/team/backup/device/status.rs` is
+//! `tbx dropbox team backup device status`). Each declares its options and
+//! reads top-down as the story of its command.
+
+pub mod dev;
+pub mod dropbox;

@@ -1,0 +1,87 @@
+//! `devices.csv`: UTF-8, the visible columns, RFC 4180 quoting, and cells
+//! defanged against formula injection (host names are user-controlled).
+
+use std::borrow::Cow;
+use std::io::{self, Write};
+
+use crate::domain::row::{visible_columns, Row};
+
+/// Prefixes `'` to a value a spreadsheet would read as a formula. RFC 4180
+/// quoting alone does not stop `=HYPERLINK(...)` from being evaluated.
+pub fn defang(value: &str) -> Cow<'_, str> {
+    match value.as_bytes().first() {
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => Cow::Owned(format!("'{value}")),
+        _ => Cow::Borrowed(value),
+    }
+}
+
+pub fn write_csv(out: &mut impl Write, rows: &[Row]) -> io::Result<()> {
+    let mut writer = ::csv::WriterBuilder::new().from_writer(out);
+    writer
+        .write_record(visible_columns().map(|(_, name)| name))
+        .map_err(io::Error::other)?;
+    for row in rows {
+        writer
+            .write_record(
+                row.visible_values()
+                    .into_iter()
+                    .map(|v| defang(v).into_owned()),
+            )
+            .map_err(io::Error::other)?;
+    }
+    writer.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn csv_of(rows: &[Row]) -> String {
+        let mut out = Vec::new();
+        write_csv(&mut out, rows).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn formula_starts_get_a_leading_quote() {
+        for v in ["=1+1", "+81 3", "-2", "@SUM(A1)", "\tx", "\rx"] {
+            assert_eq!(defang(v), format!("'{v}"), "{v:?}");
+        }
+        for v in ["plain", "", "a=b", " =x", "日本"] {
+            assert_eq!(defang(v), v, "{v:?}");
+        }
+    }
+
+    #[test]
+    fn header_is_the_ten_visible_columns() {
+        let text = csv_of(&[]);
+        assert_eq!(
+            text,
+            "actor_user_email,actor_user_display_name,session_info_ip_address,\
+session_info_host_name,session_info_updated,session_info_client_type,\
+session_info_client_version,session_info_platform,timestamp,latest_status\n"
+        );
+    }
+
+    #[test]
+    fn hostile_values_are_quoted_per_rfc4180() {
+        let row = Row {
+            actor_user_email: "a@example.com".into(),
+            session_info_host_name: "Bob's \"PC\", 2nd\nfloor".into(),
+            session_info_platform: "=HYPERLINK(\"http://x\",\"y\")".into(),
+            latest_status: "enabled".into(),
+            ..Default::default()
+        };
+        let text = csv_of(&[row]);
+        let line = text.split_once('\n').unwrap().1;
+        assert!(line.contains("\"Bob's \"\"PC\"\", 2nd\nfloor\""), "{line}");
+        assert!(
+            line.contains("\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\""),
+            "{line}"
+        );
+        let mut reader = ::csv::Reader::from_reader(text.as_bytes());
+        let record = reader.records().next().unwrap().unwrap();
+        assert_eq!(&record[3], "Bob's \"PC\", 2nd\nfloor");
+        assert_eq!(&record[7], "'=HYPERLINK(\"http://x\",\"y\")");
+    }
+}

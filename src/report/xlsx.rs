@@ -1,0 +1,107 @@
+//! `devices.xlsx`: sheet `devices`, a styled and frozen header with an
+//! autofilter, fitted column widths, every cell a string (never a formula).
+//! Over `CHUNK_ROWS` rows the report is split into `devices_0000.xlsx`,
+//! `devices_0001.xlsx`, … each with its own header, as tbx does.
+
+use std::path::Path;
+
+use rust_xlsxwriter::{Color, Format, FormatBorder, Workbook, Worksheet, XlsxError};
+
+use super::{Pending, ReportError};
+use crate::domain::row::{visible_columns, Row};
+
+pub const CHUNK_ROWS: usize = 10_000;
+/// tbx's header colour.
+const THEME: u32 = 0x548235;
+/// Excel's limit for one cell, in UTF-16 units.
+const MAX_CELL_UTF16: usize = 32_767;
+const MAX_COLUMN_WIDTH: usize = 60;
+
+pub(crate) fn write_xlsx(
+    dir: &Path,
+    name: &str,
+    rows: &[Row],
+    pending: &mut Vec<Pending>,
+) -> Result<(), ReportError> {
+    if rows.len() <= CHUNK_ROWS {
+        let p = Pending::new(dir, &format!("{name}.xlsx"));
+        pending.push(p);
+        return write_chunk(pending.last().expect("just pushed"), name, rows);
+    }
+    for (index, chunk) in rows.chunks(CHUNK_ROWS).enumerate() {
+        let p = Pending::new(dir, &format!("{name}_{index:04}.xlsx"));
+        pending.push(p);
+        write_chunk(pending.last().expect("just pushed"), name, chunk)?;
+    }
+    Ok(())
+}
+
+fn write_chunk(pending: &Pending, sheet_name: &str, rows: &[Row]) -> Result<(), ReportError> {
+    let xlsx_error = |e: XlsxError| ReportError::Xlsx {
+        path: pending.target.clone(),
+        detail: e.to_string(),
+    };
+    let mut workbook = Workbook::new();
+    let sheet = workbook
+        .add_worksheet_with_constant_memory()
+        .map_err(xlsx_error)?;
+    sheet.set_name(sheet_name).map_err(xlsx_error)?;
+    fill_sheet(sheet, rows).map_err(xlsx_error)?;
+    workbook.save(&pending.temp).map_err(xlsx_error)
+}
+
+fn fill_sheet(sheet: &mut Worksheet, rows: &[Row]) -> Result<(), XlsxError> {
+    let header_format = Format::new()
+        .set_bold()
+        .set_font_color(Color::White)
+        .set_background_color(Color::RGB(THEME))
+        .set_border(FormatBorder::Thin);
+    let data_format = Format::new()
+        .set_border(FormatBorder::Thin)
+        .set_border_color(Color::RGB(THEME));
+    let headers: Vec<&str> = visible_columns().map(|(_, name)| name).collect();
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for (col, header) in headers.iter().enumerate() {
+        sheet.write_string_with_format(0, col as u16, *header, &header_format)?;
+    }
+    for (index, row) in rows.iter().enumerate() {
+        let row_number = index as u32 + 1;
+        for (col, value) in row.visible_values().into_iter().enumerate() {
+            let value = clip_to_cell(value);
+            widths[col] = widths[col].max(value.chars().count().min(MAX_COLUMN_WIDTH));
+            // write_string_with_format: always a string cell, never a formula.
+            sheet.write_string_with_format(row_number, col as u16, value, &data_format)?;
+        }
+    }
+    sheet.set_freeze_panes(1, 0)?;
+    sheet.autofilter(0, 0, rows.len() as u32, headers.len() as u16 - 1)?;
+    for (col, width) in widths.iter().enumerate() {
+        sheet.set_column_width(col as u16, *width as f64 + 2.0)?;
+    }
+    Ok(())
+}
+
+/// Cuts a value to Excel's cell limit at a character boundary.
+fn clip_to_cell(value: &str) -> &str {
+    let mut units = 0;
+    for (i, c) in value.char_indices() {
+        units += c.len_utf16();
+        if units > MAX_CELL_UTF16 {
+            return &value[..i];
+        }
+    }
+    value
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clip_keeps_short_values_and_cuts_long_ones_on_char_boundaries() {
+        assert_eq!(clip_to_cell("abc"), "abc");
+        let long = "日".repeat(40_000);
+        let clipped = clip_to_cell(&long);
+        assert_eq!(clipped.chars().count(), MAX_CELL_UTF16);
+    }
+}

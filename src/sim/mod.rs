@@ -1,0 +1,269 @@
+//! The Dropbox API simulator: an axum server on 127.0.0.1 that serves a
+//! generated or loaded team over the routes this tool uses, following
+//! `shared/dropbox-api.md` (JSON shapes, 400 plain-text errors, 409 route
+//! errors, opaque cursors that change every page, server-chosen page sizes,
+//! empty pages with `has_more`, bearer tokens with scopes and expiry), with
+//! faults that tests can inject per route and call counters per route.
+//! It is part of the product: `tbx dev simulate` and `tbx dev demo` use it.
+
+pub mod cursor;
+pub mod generate;
+mod routes;
+pub mod team;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use serde_json::Value;
+use thiserror::Error;
+use tokio::sync::oneshot;
+
+pub use team::SimTeam;
+use team::TeamIndex;
+
+/// Every scope the simulator knows; the default token has them all.
+pub const ALL_SCOPES: [&str; 4] = [
+    "events.read",
+    "members.read",
+    "sessions.list",
+    "team_info.read",
+];
+
+#[derive(Debug, Error)]
+pub enum SimError {
+    #[error("cannot listen on 127.0.0.1:{port}: {source}")]
+    Bind { port: u16, source: std::io::Error },
+    #[error("{0}")]
+    Team(#[from] team::TeamFileError),
+    #[error("cannot start the simulator runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// Knobs for how the simulator pages and authorises.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// At most this many events per page, whatever `limit` asks.
+    pub events_page_max: usize,
+    /// Every n-th page of events is empty but says `has_more` (0: never).
+    pub empty_page_every: u64,
+    /// Members per page of `list_members_devices`.
+    pub devices_page_members: usize,
+    pub token_lifetime: Duration,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            events_page_max: 200,
+            empty_page_every: 4,
+            devices_page_members: 25,
+            token_lifetime: Duration::from_secs(14_400),
+        }
+    }
+}
+
+/// A failure the next calls of a route will get instead of an answer.
+#[derive(Debug, Clone)]
+pub enum Fault {
+    /// Status 429: `retry_after` goes to the header and the body, `text_body`
+    /// sends plain text, and `write_operations` leaves `retry_after` out
+    /// of the body.
+    RateLimited {
+        retry_after: Option<u64>,
+        text_body: bool,
+        write_operations: bool,
+    },
+    /// A 5xx with an HTML, plain-text or empty body.
+    ServerError {
+        status: u16,
+        body: FaultBody,
+        retry_after: Option<u64>,
+    },
+    /// 401 `expired_access_token`.
+    ExpiredToken,
+    /// A 409 route error, e.g. `reset` with a timestamp value.
+    RouteError { tag: String, value: Option<Value> },
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum FaultBody {
+    Html,
+    Text,
+    Empty,
+}
+
+#[derive(Debug)]
+struct TokenInfo {
+    scopes: Vec<String>,
+    expires_at: Instant,
+    revoked: bool,
+}
+
+#[derive(Debug, Default)]
+struct SimState {
+    tokens: HashMap<String, TokenInfo>,
+    serial: u64,
+    calls: BTreeMap<String, u64>,
+    faults: Vec<(String, u32, Fault)>,
+}
+
+pub(crate) struct Sim {
+    team: SimTeam,
+    index: TeamIndex,
+    config: SimConfig,
+    state: Mutex<SimState>,
+}
+
+impl Sim {
+    fn state(&self) -> MutexGuard<'_, SimState> {
+        // A panic while holding the lock cannot leave the counters invalid,
+        // so a poisoned lock is still usable.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn issue_token(&self, scopes: &[&str], lifetime: Duration) -> String {
+        let tail: String = rand::thread_rng()
+            .sample_iter(&rand::distributions::Alphanumeric)
+            .take(48)
+            .map(char::from)
+            .collect();
+        let token = format!("sl.sim.{tail}");
+        self.state().tokens.insert(
+            token.clone(),
+            TokenInfo {
+                scopes: scopes.iter().map(|s| s.to_string()).collect(),
+                expires_at: Instant::now() + lifetime,
+                revoked: false,
+            },
+        );
+        token
+    }
+}
+
+/// A running simulator. Dropping it stops the server.
+pub struct SimHandle {
+    pub base_url: String,
+    /// An access token with every scope, valid for the configured lifetime.
+    pub token: String,
+    sim: Arc<Sim>,
+    shutdown: Option<oneshot::Sender<()>>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl SimHandle {
+    pub fn addr(&self) -> &str {
+        &self.base_url
+    }
+
+    /// How many calls a route (`team_log/get_events`) has received.
+    pub fn calls(&self, route: &str) -> u64 {
+        self.sim.state().calls.get(route).copied().unwrap_or(0)
+    }
+
+    pub fn call_counts(&self) -> BTreeMap<String, u64> {
+        self.sim.state().calls.clone()
+    }
+
+    /// The next `times` calls of `route` fail with `fault`.
+    pub fn inject(&self, route: &str, times: u32, fault: Fault) {
+        self.sim
+            .state()
+            .faults
+            .push((route.to_string(), times, fault));
+    }
+
+    /// A new token with the given scopes and lifetime.
+    pub fn issue_token(&self, scopes: &[&str], lifetime: Duration) -> String {
+        self.sim.issue_token(scopes, lifetime)
+    }
+
+    pub fn team(&self) -> &SimTeam {
+        &self.sim.team
+    }
+
+    /// Waits until the server stops (Ctrl-C handling is the caller's).
+    pub fn stop(mut self) {
+        self.shutdown_now();
+    }
+
+    fn shutdown_now(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_timeout(Duration::from_secs(1));
+        }
+    }
+}
+
+impl Drop for SimHandle {
+    fn drop(&mut self) {
+        self.shutdown_now();
+    }
+}
+
+fn prepare(team: SimTeam, config: SimConfig) -> Result<Arc<Sim>, SimError> {
+    let index = team.index()?;
+    Ok(Arc::new(Sim {
+        team,
+        index,
+        config,
+        state: Mutex::new(SimState::default()),
+    }))
+}
+
+async fn bind(port: u16) -> Result<(tokio::net::TcpListener, SocketAddr), SimError> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .map_err(|source| SimError::Bind { port, source })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| SimError::Bind { port, source })?;
+    Ok((listener, addr))
+}
+
+fn serve(sim: Arc<Sim>, listener: tokio::net::TcpListener) -> oneshot::Sender<()> {
+    let (tx, rx) = oneshot::channel::<()>();
+    let app = routes::router(sim);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await;
+    });
+    tx
+}
+
+/// Starts the simulator on the current tokio runtime. `port` 0 picks a free
+/// port.
+pub async fn start(team: SimTeam, config: SimConfig, port: u16) -> Result<SimHandle, SimError> {
+    let lifetime = config.token_lifetime;
+    let sim = prepare(team, config)?;
+    let (listener, addr) = bind(port).await?;
+    let shutdown = serve(sim.clone(), listener);
+    let token = sim.issue_token(&ALL_SCOPES, lifetime);
+    Ok(SimHandle {
+        base_url: format!("http://{addr}"),
+        token,
+        sim,
+        shutdown: Some(shutdown),
+        runtime: None,
+    })
+}
+
+/// Starts the simulator on a runtime of its own, for callers without one
+/// (tests that run the binary as a child process).
+pub fn start_background(team: SimTeam, config: SimConfig) -> Result<SimHandle, SimError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(SimError::Runtime)?;
+    let mut handle = runtime.block_on(start(team, config, 0))?;
+    handle.runtime = Some(runtime);
+    Ok(handle)
+}

@@ -1,0 +1,156 @@
+//! The simulated team's data, kept in the API's own JSON shapes so that what
+//! the simulator serves is exactly what a team file says: member infos
+//! (`TeamMemberInfoV2`), device listings (`MemberDevices`) and audit events
+//! (`TeamEvent`, in log order). Loaded from a file or generated.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use thiserror::Error;
+
+use crate::domain::period::parse_dropbox_time;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SimTeam {
+    pub name: String,
+    pub team_id: String,
+    #[serde(default)]
+    pub num_licensed_users: Option<u32>,
+    /// `TeamMemberInfoV2` objects: `{"profile": {...}, "roles": [...]}`.
+    pub members: Vec<Value>,
+    /// `MemberDevices` objects, in listing order.
+    pub devices: Vec<Value>,
+    /// `TeamEvent` objects in log order (not sorted by time).
+    pub events: Vec<Value>,
+}
+
+#[derive(Debug, Error)]
+pub enum TeamFileError {
+    #[error("cannot read team file {path}: {detail}")]
+    Read { path: String, detail: String },
+    #[error("team file: {0}")]
+    Invalid(String),
+}
+
+/// What the routes need to filter events quickly, computed once.
+#[derive(Debug, Clone)]
+pub struct IndexedEvent {
+    pub timestamp: DateTime<Utc>,
+    pub category: String,
+    pub event_type: String,
+    /// Account ids that appear as actor, context or participant.
+    pub accounts: Vec<String>,
+}
+
+/// Lookups over a `SimTeam`, checked for the fields the routes rely on.
+#[derive(Debug, Clone)]
+pub struct TeamIndex {
+    pub events: Vec<IndexedEvent>,
+    pub member_by_id: HashMap<String, usize>,
+    pub member_by_email: HashMap<String, usize>,
+    pub member_by_external_id: HashMap<String, usize>,
+    pub known_accounts: std::collections::HashSet<String>,
+}
+
+fn tag(value: &Value) -> Option<&str> {
+    value.get(".tag").and_then(Value::as_str)
+}
+
+impl SimTeam {
+    pub fn load(path: &Path) -> Result<Self, TeamFileError> {
+        let read_error = |detail: String| TeamFileError::Read {
+            path: path.display().to_string(),
+            detail,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| read_error(e.to_string()))?;
+        let team: SimTeam = serde_json::from_str(&text).map_err(|e| read_error(e.to_string()))?;
+        team.index()?;
+        Ok(team)
+    }
+
+    pub fn save(&self, path: &Path) -> std::io::Result<()> {
+        let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
+        std::fs::write(path, text)
+    }
+
+    pub fn index(&self) -> Result<TeamIndex, TeamFileError> {
+        let mut index = TeamIndex {
+            events: Vec::with_capacity(self.events.len()),
+            member_by_id: HashMap::new(),
+            member_by_email: HashMap::new(),
+            member_by_external_id: HashMap::new(),
+            known_accounts: Default::default(),
+        };
+        for (i, member) in self.members.iter().enumerate() {
+            let profile = member
+                .get("profile")
+                .ok_or_else(|| TeamFileError::Invalid(format!("member #{i} has no profile")))?;
+            let field = |name: &str| profile.get(name).and_then(Value::as_str);
+            let id = field("team_member_id").ok_or_else(|| {
+                TeamFileError::Invalid(format!("member #{i} has no team_member_id"))
+            })?;
+            index.member_by_id.insert(id.to_string(), i);
+            if let Some(email) = field("email") {
+                index.member_by_email.insert(email.to_lowercase(), i);
+            }
+            if let Some(external) = field("external_id") {
+                index.member_by_external_id.insert(external.to_string(), i);
+            }
+            if let Some(account) = field("account_id") {
+                index.known_accounts.insert(account.to_string());
+            }
+        }
+        for (i, event) in self.events.iter().enumerate() {
+            let invalid = |what: &str| TeamFileError::Invalid(format!("event #{i}: {what}"));
+            let timestamp = event
+                .get("timestamp")
+                .and_then(Value::as_str)
+                .and_then(parse_dropbox_time)
+                .ok_or_else(|| invalid("missing or bad timestamp"))?;
+            let category = event
+                .get("event_category")
+                .and_then(tag)
+                .ok_or_else(|| invalid("missing event_category tag"))?;
+            let event_type = event
+                .get("event_type")
+                .and_then(tag)
+                .ok_or_else(|| invalid("missing event_type tag"))?;
+            index.events.push(IndexedEvent {
+                timestamp,
+                category: category.to_string(),
+                event_type: event_type.to_string(),
+                accounts: accounts_of(event),
+            });
+        }
+        Ok(index)
+    }
+}
+
+fn accounts_of(event: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut push = |v: Option<&Value>| {
+        if let Some(a) = v.and_then(|v| v.get("account_id")).and_then(Value::as_str) {
+            out.push(a.to_string());
+        }
+    };
+    if let Some(actor) = event.get("actor") {
+        if let Some(t) = tag(actor) {
+            push(actor.get(t));
+        }
+    }
+    push(event.get("context"));
+    for p in event
+        .get("participants")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(t) = tag(p) {
+            push(p.get(t));
+        }
+    }
+    out
+}
