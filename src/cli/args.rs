@@ -3,6 +3,7 @@
 //! double-dash long options, so argv is rewritten first: a single-dash token
 //! whose name is a known long option gets a second dash. Values are never
 //! rewritten (`-start-time -24h` keeps `-24h`), and nothing after `--` is.
+//! Unknown `-name` tokens get two dashes too, so clap reports them whole.
 
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -74,6 +75,12 @@ pub fn normalize(cmd: &Command, args: Vec<OsString>) -> Vec<OsString> {
                 expect_value = takes_value && !has_value;
                 out.push(OsString::from(format!("--{body}")));
             }
+            // No command here has short options but -h and -V, so an
+            // unknown `-name` is an unknown long option: say so in clap's
+            // words instead of "unexpected argument '-n'".
+            None if !text.starts_with("--") && body.chars().count() > 1 => {
+                out.push(OsString::from(format!("--{body}")));
+            }
             None => out.push(arg),
         }
     }
@@ -141,9 +148,14 @@ mod tests {
     #[test]
     fn unknown_tokens_and_tokens_after_separator_are_untouched() {
         assert_eq!(
-            norm(&["tbx", "status", "-bogus", "--", "-quiet"]),
-            ["tbx", "status", "-bogus", "--", "-quiet"]
+            norm(&["tbx", "status", "--bogus", "--", "-quiet"]),
+            ["tbx", "status", "--bogus", "--", "-quiet"]
         );
+        assert_eq!(
+            norm(&["tbx", "status", "-bogus"]),
+            ["tbx", "status", "--bogus"]
+        );
+        assert_eq!(norm(&["tbx", "status", "-h"]), ["tbx", "status", "-h"]);
         assert_eq!(norm(&["tbx", "-help"]), ["tbx", "--help"]);
     }
 }

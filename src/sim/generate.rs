@@ -168,9 +168,15 @@ impl Gen {
                     _ => 1,
                 })
                 .expect("weights are positive");
-                let host_name = match hostile.next() {
-                    Some(h) if k == 0 => h.to_string(),
-                    _ => match client_type {
+                // Hostile names go to linked clients, so they reach reports.
+                let hostile_name = if k == 0 && linked > 0 {
+                    hostile.next()
+                } else {
+                    None
+                };
+                let host_name = match hostile_name {
+                    Some(h) => h.to_string(),
+                    None => match client_type {
                         "mac" => format!(
                             "{}s-MacBook-Pro-{}",
                             capitalize(member.display_name.split(' ').next().unwrap_or("x")),

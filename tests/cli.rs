@@ -1,0 +1,315 @@
+//! The command line as users and scripts meet it: help on every level,
+//! one-line errors naming the option, tbx exit codes, nothing sent to the
+//! network before the input is known good, and the dev commands.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use common::*;
+
+fn assert_one_line_error(run: &Run, code: i32, needle: &str) {
+    assert_eq!(
+        run.code(),
+        code,
+        "stdout: {} stderr: {}",
+        run.stdout(),
+        run.stderr()
+    );
+    let stderr = run.stderr();
+    assert_eq!(stderr.lines().count(), 1, "one line on stderr: {stderr:?}");
+    assert!(stderr.starts_with("Error: "), "{stderr}");
+    assert!(
+        stderr.contains(needle),
+        "{stderr:?} should mention {needle:?}"
+    );
+}
+
+#[test]
+fn help_is_available_on_every_level() {
+    for args in [
+        vec!["-help"],
+        vec!["dropbox", "--help"],
+        vec!["dropbox", "team", "-help"],
+        vec!["dropbox", "team", "backup", "--help"],
+        vec!["dropbox", "team", "backup", "device", "-h"],
+        vec!["dropbox", "team", "backup", "device", "status", "-help"],
+        vec!["dev", "--help"],
+        vec!["dev", "demo", "--help"],
+        vec!["dev", "simulate", "--help"],
+    ] {
+        let run = run_with(None, &args, &[]);
+        assert_eq!(run.code(), 0, "{args:?}: {}", run.stderr());
+        assert!(run.stdout().contains("Usage:"), "{args:?}");
+    }
+    let run = run_with(None, &status_args(&["-help"]), &[]);
+    for option in [
+        "--start-time",
+        "--end-time",
+        "--peer",
+        "--output-filter",
+        "--budget-memory",
+        "--workspace",
+    ] {
+        assert!(run.stdout().contains(option), "status help lacks {option}");
+    }
+}
+
+#[test]
+fn version_names_the_tool() {
+    let run = run_with(None, &["version"], &[]);
+    assert_eq!(run.code(), 0);
+    assert!(run.stdout().starts_with("tbx 0."), "{}", run.stdout());
+}
+
+#[test]
+fn bad_times_are_refused_before_any_call() {
+    let sim = start(team(5, 1));
+    for (args, needle) in [
+        (
+            vec!["-start-time", "yesterday"],
+            "-start-time: cannot read 'yesterday'",
+        ),
+        (vec!["-start-time", "2024-13-01"], "-start-time"),
+        (
+            vec!["-start-time", "2024-01-01", "-end-time", "2023-01-01"],
+            "-end-time",
+        ),
+        (
+            vec!["-start-time", "2024-01-01", "-end-time", "nope"],
+            "-end-time: cannot read 'nope'",
+        ),
+        (vec!["-start-time", "+3d"], "in the future"),
+    ] {
+        let run = run(&sim, &status_args(&args));
+        assert_one_line_error(&run, 10, needle);
+    }
+    assert!(
+        sim.call_counts().is_empty(),
+        "no API call on bad input: {:?}",
+        sim.call_counts()
+    );
+}
+
+#[test]
+fn missing_and_unknown_options_are_one_line_errors() {
+    let run = run_with(None, &status_args(&[]), &[]);
+    assert_eq!(run.code(), 0, "no arguments shows help");
+    let run = run_with(None, &status_args(&["-peer", "x"]), &[]);
+    assert_one_line_error(&run, 10, "--start-time");
+    let run = run_with(None, &status_args(&["-start-time", "-1d", "-bogus"]), &[]);
+    assert_one_line_error(&run, 10, "-bogus");
+    let run = run_with(
+        None,
+        &status_args(&["-start-time", "-1d", "-output", "yaml"]),
+        &[],
+    );
+    assert_one_line_error(&run, 10, "yaml");
+    let run = run_with(
+        None,
+        &status_args(&["-start-time", "-1d", "-concurrency", "0"]),
+        &[],
+    );
+    assert_one_line_error(&run, 10, "0");
+    let run = run_with(
+        None,
+        &status_args(&["-start-time", "-1d", "-proxy", "nope"]),
+        &[],
+    );
+    assert_one_line_error(&run, 10, "-proxy: 'nope'");
+    let run = run_with(
+        None,
+        &status_args(&["-start-time", "-1d", "-peer", "a/b"]),
+        &[],
+    );
+    assert_one_line_error(&run, 10, "-peer: 'a/b'");
+}
+
+#[test]
+fn unknown_commands_exit_with_the_invalid_command_code() {
+    let run = run_with(None, &["dropbox", "team", "frobnicate"], &[]);
+    assert_one_line_error(&run, 9, "frobnicate");
+}
+
+#[test]
+fn options_not_built_yet_refuse_to_run() {
+    for args in [
+        vec!["-output-filter", ".x"],
+        vec!["-auth-database", "/tmp/x.db"],
+        vec!["-auto-open"],
+        vec!["-retain-job-data", "none"],
+        vec!["-lang", "ja"],
+        vec!["-bandwidth-kb", "100"],
+    ] {
+        let mut all = vec!["-start-time", "-1d"];
+        all.extend(args.iter());
+        let run = run_with(None, &status_args(&all), &[]);
+        assert_one_line_error(&run, 10, "not supported yet");
+    }
+}
+
+#[test]
+fn common_options_accept_tbx_forms() {
+    let sim = start(team(5, 1));
+    let run = run(
+        &sim,
+        &status_args(&[
+            "-start-time",
+            "-30d",
+            "-concurrency",
+            "2",
+            "-lang",
+            "en",
+            "-secure",
+            "-debug=true",
+            "-verbose=false",
+            "-proxy",
+            "DIRECT",
+            "-budget-storage",
+            "normal",
+            "-retain-job-data",
+            "default",
+            "-output=none",
+        ]),
+    );
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+}
+
+#[test]
+fn verbose_shows_each_call_without_the_token() {
+    let sim = start(team(5, 1));
+    let run = run(
+        &sim,
+        &status_args(&["-start-time", "-30d", "-verbose", "-output", "none"]),
+    );
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let stderr = run.stderr();
+    assert!(
+        stderr.contains("[api] team_log/get_events -> 200"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(&sim.token));
+    let log = std::fs::read_to_string(job_dir(run.home.path()).join("logs/toolbox.log")).unwrap();
+    assert!(
+        !log.contains(&sim.token),
+        "the job log must not hold the token"
+    );
+}
+
+#[test]
+fn no_credential_fails_fast_naming_the_variable() {
+    let run = run_with(None, &status_args(&["-start-time", "-1d"]), &[]);
+    assert_one_line_error(&run, 11, "TOOLBOX_DROPBOX_TOKEN");
+}
+
+#[test]
+fn plain_http_is_refused_except_on_loopback() {
+    let run = run_with(
+        None,
+        &status_args(&["-start-time", "-1d"]),
+        &[
+            ("TOOLBOX_DROPBOX_API_URL", "http://api.example.com"),
+            ("TOOLBOX_DROPBOX_TOKEN", "t"),
+        ],
+    );
+    assert_one_line_error(&run, 10, "TOOLBOX_DROPBOX_API_URL");
+}
+
+#[test]
+fn a_revoked_or_unknown_token_is_an_auth_failure_without_the_token_in_the_message() {
+    let sim = start(team(5, 1));
+    let run = run_with(
+        Some(&sim),
+        &status_args(&["-start-time", "-1d"]),
+        &[("TOOLBOX_DROPBOX_TOKEN", "sl.not-a-real-token-123")],
+    );
+    assert_one_line_error(&run, 11, "not valid");
+    assert!(!run.stderr().contains("sl.not-a-real-token-123"));
+    assert!(run.report_names().is_empty());
+}
+
+#[test]
+fn a_missing_scope_is_named() {
+    let sim = start(team(5, 1));
+    let token = sim.issue_token(
+        &["members.read", "team_info.read", "sessions.list"],
+        std::time::Duration::from_secs(600),
+    );
+    let run = run_with(
+        Some(&sim),
+        &status_args(&["-start-time", "-1d"]),
+        &[("TOOLBOX_DROPBOX_TOKEN", &token)],
+    );
+    assert_one_line_error(&run, 11, "events.read");
+}
+
+#[test]
+fn demo_writes_real_reports_without_an_account() {
+    let run = run_with(None, &["dev", "demo", "-members", "15"], &[]);
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert_eq!(
+        run.report_names(),
+        ["devices.csv", "devices.json", "devices.xlsx"]
+    );
+    assert!(run.stdout().contains("The report generated: "));
+    assert!(run.stderr().contains("Demo finished"));
+    let json = std::fs::read_to_string(run.reports().join("devices.json")).unwrap();
+    assert!(!read_json_lines(&json).is_empty());
+}
+
+#[test]
+fn simulate_serves_until_stopped_and_the_command_works_against_it() {
+    let team_file = tempfile::NamedTempFile::new().unwrap();
+    let mut child = Command::new(BIN)
+        .args([
+            "dev",
+            "simulate",
+            "-members",
+            "12",
+            "-seed",
+            "3",
+            "-save-team",
+        ])
+        .arg(team_file.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut url, mut token) = (String::new(), String::new());
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(v) = line.trim().strip_prefix("export TOOLBOX_DROPBOX_API_URL=") {
+            url = v.to_string();
+        }
+        if let Some(v) = line.trim().strip_prefix("export TOOLBOX_DROPBOX_TOKEN=") {
+            token = v.to_string();
+        }
+        if line.starts_with("Press Ctrl-C") {
+            break;
+        }
+    }
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    let run = run_with(
+        None,
+        &status_args(&["-start-time", "-30d", "-quiet"]),
+        &[
+            ("TOOLBOX_DROPBOX_API_URL", &url),
+            ("TOOLBOX_DROPBOX_TOKEN", &token),
+        ],
+    );
+    child.kill().unwrap();
+    let _ = child.wait();
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let saved = tbx::sim::SimTeam::load(team_file.path()).unwrap();
+    assert_eq!(
+        read_json_lines(&run.stdout()).len(),
+        expected_rows(
+            &saved,
+            chrono::Utc::now() - chrono::Duration::days(30),
+            None
+        )
+        .len()
+    );
+}
