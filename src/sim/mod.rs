@@ -107,7 +107,17 @@ struct SimState {
     tokens: HashMap<String, TokenInfo>,
     serial: u64,
     calls: BTreeMap<String, u64>,
-    faults: Vec<(String, u32, Fault)>,
+    faults: Vec<PendingFault>,
+}
+
+/// A fault waiting for its route: it lets `skip` calls through, then
+/// answers the next `times` calls.
+#[derive(Debug)]
+struct PendingFault {
+    route: String,
+    skip: u64,
+    times: u32,
+    fault: Fault,
 }
 
 pub(crate) struct Sim {
@@ -169,10 +179,18 @@ impl SimHandle {
 
     /// The next `times` calls of `route` fail with `fault`.
     pub fn inject(&self, route: &str, times: u32, fault: Fault) {
-        self.sim
-            .state()
-            .faults
-            .push((route.to_string(), times, fault));
+        self.inject_after(route, 0, times, fault);
+    }
+
+    /// After `skip` more calls of `route` go through, the next `times` fail
+    /// with `fault`. Faults for one route queue up in the order injected.
+    pub fn inject_after(&self, route: &str, skip: u64, times: u32, fault: Fault) {
+        self.sim.state().faults.push(PendingFault {
+            route: route.to_string(),
+            skip,
+            times,
+            fault,
+        });
     }
 
     /// A new token with the given scopes and lifetime.

@@ -111,10 +111,14 @@ fn take_fault(sim: &Sim, route: &str) -> Option<Fault> {
     let slot = state
         .faults
         .iter_mut()
-        .find(|(r, n, _)| r == route && *n > 0)?;
-    slot.1 -= 1;
-    let fault = slot.2.clone();
-    state.faults.retain(|(_, n, _)| *n > 0);
+        .find(|f| f.route == route && f.times > 0)?;
+    if slot.skip > 0 {
+        slot.skip -= 1;
+        return None;
+    }
+    slot.times -= 1;
+    let fault = slot.fault.clone();
+    state.faults.retain(|f| f.times > 0);
     Some(fault)
 }
 
