@@ -79,7 +79,7 @@ impl Console {
     pub fn rows(&self, rows: &[Row]) {
         let mut out = io::stdout().lock();
         let _ = match self.mode {
-            OutputMode::Text => write_text_table(&mut out, rows),
+            OutputMode::Text => write_text_table(&mut out, rows, terminal_width()),
             OutputMode::Markdown => write_markdown_table(&mut out, rows),
             OutputMode::Json => crate::report::json::write_json_lines(&mut out, rows),
             OutputMode::None => Ok(()),
@@ -151,7 +151,53 @@ fn pad(value: &str, width: usize) -> String {
     format!("{value}{}", " ".repeat(fill))
 }
 
-pub fn write_text_table(out: &mut impl Write, rows: &[Row]) -> io::Result<()> {
+/// Columns hidden first, in this order, when the table is wider than the
+/// terminal; email, host name, timestamp and status always stay.
+const HIDE_ORDER: [&str; 6] = [
+    "session_info_client_version",
+    "session_info_ip_address",
+    "session_info_updated",
+    "actor_user_display_name",
+    "session_info_client_type",
+    "session_info_platform",
+];
+/// Columns never squeezed: cutting a timestamp or a status misleads.
+const UNSQUEEZABLE: [&str; 2] = ["timestamp", "latest_status"];
+const SQUEEZE_MIN: usize = 12;
+const GAP: usize = 2;
+
+fn table_width(widths: &[usize], shown: &[bool]) -> usize {
+    let columns = shown.iter().filter(|s| **s).count();
+    let content: usize = widths
+        .iter()
+        .zip(shown)
+        .filter(|(_, s)| **s)
+        .map(|(w, _)| w)
+        .sum();
+    content + GAP * columns.saturating_sub(1)
+}
+
+/// Narrows the widest squeezable shown column, one cell at a time, until
+/// the table fits or every such column is down to `floor`.
+fn squeeze(headers: &[&str], widths: &mut [usize], shown: &[bool], max: usize, floor: usize) {
+    while table_width(widths, shown) > max {
+        let widest = (0..headers.len())
+            .filter(|&i| shown[i] && widths[i] > floor && !UNSQUEEZABLE.contains(&headers[i]))
+            .max_by_key(|&i| widths[i]);
+        match widest {
+            Some(i) => widths[i] -= 1,
+            None => break,
+        }
+    }
+}
+
+/// Writes the table; with `max_width` (a terminal), hides minor columns,
+/// narrows wide ones, then hides more, until it fits.
+pub fn write_text_table(
+    out: &mut impl Write,
+    rows: &[Row],
+    max_width: Option<usize>,
+) -> io::Result<()> {
     let (headers, cells) = table_cells(rows);
     let mut widths: Vec<usize> = headers.iter().map(|h| h.width()).collect();
     for row in &cells {
@@ -159,31 +205,66 @@ pub fn write_text_table(out: &mut impl Write, rows: &[Row]) -> io::Result<()> {
             *w = (*w).max(cell.width());
         }
     }
-    let line = |values: Vec<String>| values.join("  ").trim_end().to_string();
+    let mut shown = vec![true; headers.len()];
+    let mut hidden = 0;
+    if let Some(max) = max_width {
+        let fits = |widths: &[usize], shown: &[bool]| table_width(widths, shown) <= max;
+        let (minor, major) = HIDE_ORDER.split_at(3);
+        for (hide, squeeze_to) in [(minor, 24), (major, SQUEEZE_MIN)] {
+            for name in hide {
+                if fits(&widths, &shown) {
+                    break;
+                }
+                if let Some(i) = headers.iter().position(|h| h == name) {
+                    shown[i] = false;
+                    hidden += 1;
+                }
+            }
+            squeeze(&headers, &mut widths, &shown, max, squeeze_to);
+        }
+    }
+    let line = |values: Vec<String>| {
+        let cells: Vec<String> = values
+            .into_iter()
+            .zip(&widths)
+            .zip(&shown)
+            .filter(|(_, s)| **s)
+            .map(|((v, w), _)| pad(&fit(&v, *w), *w))
+            .collect();
+        cells.join(&" ".repeat(GAP)).trim_end().to_string()
+    };
     writeln!(
         out,
         "{}",
-        line(
-            headers
-                .iter()
-                .zip(&widths)
-                .map(|(h, w)| pad(h, *w))
-                .collect()
-        )
+        line(headers.iter().map(|h| h.to_string()).collect())
     )?;
     writeln!(
         out,
         "{}",
         line(widths.iter().map(|w| "-".repeat(*w)).collect())
     )?;
-    for row in &cells {
+    for row in cells {
+        writeln!(out, "{}", line(row))?;
+    }
+    if hidden > 0 {
         writeln!(
             out,
-            "{}",
-            line(row.iter().zip(&widths).map(|(c, w)| pad(c, *w)).collect())
+            "({hidden} columns hidden to fit the terminal; the reports have every column)"
         )?;
     }
     write_count(out, rows.len())
+}
+
+/// The terminal's width when stdout is one (`COLUMNS` wins, as in shells).
+pub fn terminal_width() -> Option<usize> {
+    use std::io::IsTerminal;
+    if !io::stdout().is_terminal() {
+        return None;
+    }
+    if let Some(cols) = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()) {
+        return Some(cols);
+    }
+    terminal_size::terminal_size().map(|(w, _)| w.0 as usize)
 }
 
 pub fn write_markdown_table(out: &mut impl Write, rows: &[Row]) -> io::Result<()> {
@@ -233,7 +314,7 @@ mod tests {
     #[test]
     fn text_table_aligns_wide_characters_and_counts_rows() {
         let mut out = Vec::new();
-        write_text_table(&mut out, &[row("a@x", "日本"), row("b@x", "pc")]).unwrap();
+        write_text_table(&mut out, &[row("a@x", "日本"), row("b@x", "pc")], None).unwrap();
         let text = String::from_utf8(out).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines[0].starts_with("actor_user_email"));
@@ -246,10 +327,33 @@ mod tests {
     fn table_shows_at_most_500_rows_but_counts_all() {
         let rows: Vec<Row> = (0..501).map(|i| row(&format!("{i}@x"), "h")).collect();
         let mut out = Vec::new();
-        write_text_table(&mut out, &rows).unwrap();
+        write_text_table(&mut out, &rows, None).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert_eq!(text.lines().count(), 2 + 500 + 1);
         assert!(text.ends_with("501 records (the first 500 are shown; the reports hold all)\n"));
+    }
+
+    #[test]
+    fn a_narrow_terminal_hides_minor_columns_then_narrows_wide_ones() {
+        let mut r = row(
+            "someone.with.a.long.name@example.com",
+            "A-VERY-LONG-HOST-NAME-INDEED-1234",
+        );
+        r.timestamp = "2026-11-13T08:18:59Z".into();
+        r.latest_status = "no_status_update".into();
+        r.session_info_updated = "2026-11-13T08:18:59Z".into();
+        let mut out = Vec::new();
+        write_text_table(&mut out, &[r], Some(80)).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        for line in text.lines() {
+            assert!(line.width() <= 80, "{line:?} is {} wide", line.width());
+        }
+        assert!(
+            text.contains("2026-11-13T08:18:59Z  no_status_update"),
+            "{text}"
+        );
+        assert!(text.contains("columns hidden to fit the terminal"));
+        assert!(!text.contains("session_info_client_version"));
     }
 
     #[test]

@@ -66,10 +66,13 @@ pub async fn exec(args: &DemoArgs) -> Result<Outcome, DemoError> {
         })?,
         token: AccessToken::new(handle.token.clone()),
     };
-    let header = vec![format!(
-        "Demo:   simulated team at {} ({summary}); no Dropbox account is used",
-        handle.base_url
-    )];
+    let header = vec![
+        format!("Demo:   {summary}"),
+        format!(
+            "        served by the simulator at {}; no Dropbox account is used",
+            handle.base_url
+        ),
+    ];
     let outcome = status::exec(&options, &target, header)
         .await
         .map_err(DemoError::Run)?;

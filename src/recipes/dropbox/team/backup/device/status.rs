@@ -249,6 +249,14 @@ fn log_call(job: &Job, verbose: bool, call: &CallRecord) {
     }
 }
 
+fn plural(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 fn period_text(period: &Period) -> String {
     let end = period
         .end
@@ -284,7 +292,10 @@ async fn run(
 
     console.progress("Listing linked desktop clients...");
     let devices = devices::list_desktop_clients(&transport, |_| {}).await?;
-    console.progress(&format!("  {} linked desktop clients", devices.len()));
+    console.progress(&format!(
+        "  {}",
+        plural(devices.len() as u64, "linked desktop client")
+    ));
     job.log(
         Level::Info,
         "devices listed",
@@ -301,10 +312,10 @@ async fn run(
     )
     .await?;
     console.progress(&format!(
-        "  {} status changes for {} sessions in {} pages",
-        scan.changes,
-        fold.sessions(),
-        scan.pages
+        "  {} for {} in {}",
+        plural(scan.changes, "status change"),
+        plural(fold.sessions() as u64, "device session"),
+        plural(scan.pages, "page"),
     ));
     job.log(
         Level::Info,
@@ -323,7 +334,10 @@ async fn run(
     let team_size = Some(team.num_provisioned_users).filter(|&n| n > 0);
     let owners = members::resolve_owners(&transport, &wanted, team_size).await?;
     let unresolved = wanted.len() - owners.len().min(wanted.len());
-    console.progress(&format!("  {} owners resolved", owners.len()));
+    console.progress(&format!(
+        "  {} resolved",
+        plural(owners.len() as u64, "owner")
+    ));
     if unresolved > 0 {
         job.log(
             Level::Warn,
