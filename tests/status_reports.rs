@@ -12,6 +12,10 @@ fn normal_period_matches_expectation_in_every_format() {
     let team = team(60, 7);
     let (start, end) = (anchor() - Duration::days(60), anchor() - Duration::days(10));
     let expected = expected_rows(&team, start, Some(end));
+    assert!(
+        tie_decided_sessions(&team, start, Some(end)) >= 1,
+        "the period must hold same-second ties"
+    );
     let sim = start_sim(team);
     let run = run(
         &sim,

@@ -6,6 +6,7 @@
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use chrono::{DateTime, Duration, Local};
@@ -61,6 +62,7 @@ pub struct Job {
     pub logs: PathBuf,
     log: Option<Mutex<BufWriter<File>>>,
     min_level: Level,
+    ended: AtomicBool,
 }
 
 /// The job id format: local time to the millisecond, as tbx
@@ -109,6 +111,7 @@ impl Job {
             logs,
             log,
             min_level: if debug { Level::Debug } else { Level::Info },
+            ended: AtomicBool::new(false),
         })
     }
 
@@ -132,6 +135,12 @@ impl Job {
         }
     }
 
+    /// Marks the run as ended (finished or failed, with its own log entry).
+    pub fn end(&self) {
+        self.ended.store(true, Ordering::SeqCst);
+        self.flush();
+    }
+
     pub fn log_path(&self) -> Option<PathBuf> {
         self.log.as_ref().map(|_| self.logs.join("toolbox.log"))
     }
@@ -146,7 +155,12 @@ impl Job {
 }
 
 impl Drop for Job {
+    /// A job dropped before `end` was cut short (Ctrl-C drops the run's
+    /// future); the log says so, after the last step it reached.
     fn drop(&mut self) {
+        if !self.ended.load(Ordering::SeqCst) {
+            self.log(Level::Warn, "interrupted", serde_json::json!({}));
+        }
         self.flush();
     }
 }

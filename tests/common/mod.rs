@@ -338,3 +338,49 @@ pub fn assert_reports_match(run: &Run, expected: &[Map<String, Value>]) {
         assert_eq!(got, &visible(want), "xlsx row {i}");
     }
 }
+
+/// Sessions whose latest second in `[start, end)` holds several changes
+/// with different statuses: the report for them depends on the tie rule.
+pub fn tie_decided_sessions(
+    team: &SimTeam,
+    start: DateTime<Utc>,
+    end: Option<DateTime<Utc>>,
+) -> usize {
+    let mut by_session: std::collections::HashMap<String, Vec<(DateTime<Utc>, String)>> =
+        Default::default();
+    for event in &team.events {
+        if s(event, &["event_type", ".tag"]) != "device_sync_backup_status_changed" {
+            continue;
+        }
+        let t = utc(s(event, &["timestamp"]));
+        let session = s(
+            event,
+            &[
+                "details",
+                "desktop_device_session_info",
+                "session_info",
+                "session_id",
+            ],
+        );
+        if t < start || end.is_some_and(|e| t >= e) || session.is_empty() {
+            continue;
+        }
+        let status = s(event, &["details", "new_value", ".tag"]).to_string();
+        by_session
+            .entry(session.to_string())
+            .or_default()
+            .push((t, status));
+    }
+    by_session
+        .values()
+        .filter(|changes| {
+            let latest = changes.iter().map(|(t, _)| *t).max().unwrap();
+            let statuses: std::collections::HashSet<&String> = changes
+                .iter()
+                .filter(|(t, _)| *t == latest)
+                .map(|(_, s)| s)
+                .collect();
+            statuses.len() > 1
+        })
+        .count()
+}

@@ -178,12 +178,12 @@ pub async fn exec(
     match result {
         Ok(outcome) => {
             job.log(Level::Info, "finished", json!({"rows": outcome.rows}));
-            job.flush();
+            job.end();
             Ok(outcome)
         }
         Err(error) => {
             job.log(Level::Error, "failed", json!({"error": error.to_string()}));
-            job.flush();
+            job.end();
             Err(Failed {
                 error,
                 job_log: job.log_path(),
@@ -277,6 +277,7 @@ async fn run(
 ) -> Result<Outcome, RecipeError> {
     let transport = transport_for(target, &options.common, job)?;
 
+    job.log(Level::Info, "step", json!({"step": "get team info"}));
     let team = team::get_info(&transport).await?;
     let mut header = vec![
         format!(
@@ -290,6 +291,7 @@ async fn run(
     header.extend(extra_header);
     console.header(&header);
 
+    job.log(Level::Info, "step", json!({"step": "list devices"}));
     console.progress("Listing linked desktop clients...");
     let devices = devices::list_desktop_clients(&transport, |_| {}).await?;
     console.progress(&format!(
@@ -302,6 +304,7 @@ async fn run(
         json!({"desktop_clients": devices.len()}),
     );
 
+    job.log(Level::Info, "step", json!({"step": "scan audit log"}));
     console.progress("Scanning the audit log for backup status changes...");
     let mut fold = StatusFold::new();
     let scan = team_log::scan_backup_changes(
@@ -329,6 +332,7 @@ async fn run(
         }),
     );
 
+    job.log(Level::Info, "step", json!({"step": "resolve owners"}));
     console.progress("Resolving device owners...");
     let wanted: BTreeSet<String> = devices.iter().map(|d| d.team_member_id.clone()).collect();
     let team_size = Some(team.num_provisioned_users).filter(|&n| n > 0);
@@ -346,6 +350,7 @@ async fn run(
         );
     }
 
+    job.log(Level::Info, "step", json!({"step": "write reports"}));
     let latest = fold.finish();
     let rows: Vec<Row> = build_rows(devices, &latest, &owners);
     let formats = if options.common.json_only {
