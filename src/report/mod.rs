@@ -97,6 +97,22 @@ pub fn write_reports(
     Ok(done)
 }
 
+/// Writes one streamed file under its temporary name, registered in
+/// `pending` first so a failure cleans it up.
+fn write_text_file(
+    dir: &Path,
+    file_name: &str,
+    pending: &mut Vec<Pending>,
+    write: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>,
+) -> Result<(), ReportError> {
+    let p = Pending::new(dir, file_name);
+    let mut out = p.create()?;
+    let result = write(&mut out).and_then(|()| out.flush());
+    let outcome = result.map_err(|e| p.io_error(e));
+    pending.push(p);
+    outcome
+}
+
 fn write_all(
     dir: &Path,
     name: &str,
@@ -105,20 +121,14 @@ fn write_all(
     pending: &mut Vec<Pending>,
 ) -> Result<(), ReportError> {
     if formats.csv {
-        let p = Pending::new(dir, &format!("{name}.csv"));
-        let mut out = p.create()?;
-        pending.push(p);
-        let p = pending.last().expect("just pushed");
-        csv::write_csv(&mut out, rows).map_err(|e| p.io_error(e))?;
-        out.flush().map_err(|e| p.io_error(e))?;
+        write_text_file(dir, &format!("{name}.csv"), pending, |out| {
+            csv::write_csv(out, rows)
+        })?;
     }
     if formats.json {
-        let p = Pending::new(dir, &format!("{name}.json"));
-        let mut out = p.create()?;
-        pending.push(p);
-        let p = pending.last().expect("just pushed");
-        json::write_json_lines(&mut out, rows).map_err(|e| p.io_error(e))?;
-        out.flush().map_err(|e| p.io_error(e))?;
+        write_text_file(dir, &format!("{name}.json"), pending, |out| {
+            json::write_json_lines(out, rows)
+        })?;
     }
     if formats.xlsx {
         xlsx::write_xlsx(dir, name, rows, pending)?;

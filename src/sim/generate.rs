@@ -359,26 +359,25 @@ fn backup_event(
     event
 }
 
+/// `DeviceSessionLogInfo` of a desktop, polymorphic so tagged.
+fn device_session_log_info(d: &Desktop) -> Value {
+    json!({".tag": "desktop_device_session", "session_info": {"session_id": d.session_id},
+           "host_name": d.host_name, "client_type": {".tag": d.client_type},
+           "platform": d.platform, "is_delete_on_unlink_supported": true})
+}
+
 fn other_event(rng: &mut ChaCha8Rng, at: DateTime<Utc>, m: &Member, d: Option<&Desktop>) -> Value {
     let actor = json!({".tag": "user", "user": user_log_info(m)});
     let (category, event_type, details) = match (rng.gen_range(0..6), d) {
         (0, Some(d)) => (
             "devices",
             "device_change_ip_desktop",
-            json!({
-            ".tag": "device_change_ip_desktop_details",
-            "device_session_info": {".tag": "desktop_device_session", "session_info": {"session_id": d.session_id},
-                                    "host_name": d.host_name, "client_type": {".tag": d.client_type},
-                                    "platform": d.platform, "is_delete_on_unlink_supported": true}}),
+            json!({".tag": "device_change_ip_desktop_details", "device_session_info": device_session_log_info(d)}),
         ),
         (1, Some(d)) => (
             "devices",
             "device_link_success",
-            json!({
-            ".tag": "device_link_success_details",
-            "device_session_info": {".tag": "desktop_device_session", "session_info": {"session_id": d.session_id},
-                                    "host_name": d.host_name, "client_type": {".tag": d.client_type},
-                                    "platform": d.platform, "is_delete_on_unlink_supported": true}}),
+            json!({".tag": "device_link_success_details", "device_session_info": device_session_log_info(d)}),
         ),
         (2, _) => (
             "devices",

@@ -214,19 +214,6 @@ pub fn expected_rows(
     rows
 }
 
-pub const VISIBLE: [&str; 10] = [
-    "actor_user_email",
-    "actor_user_display_name",
-    "session_info_ip_address",
-    "session_info_host_name",
-    "session_info_updated",
-    "session_info_client_type",
-    "session_info_client_version",
-    "session_info_platform",
-    "timestamp",
-    "latest_status",
-];
-
 pub const ALL_KEYS: [&str; 12] = [
     "actor_user_team_member_id",
     "actor_user_email",
@@ -240,6 +227,20 @@ pub const ALL_KEYS: [&str; 12] = [
     "session_info_platform",
     "timestamp",
     "latest_status",
+];
+
+/// The CSV/XLSX columns: all but the two ids, which tbx hides.
+pub const VISIBLE: [&str; 10] = [
+    ALL_KEYS[1],
+    ALL_KEYS[2],
+    ALL_KEYS[4],
+    ALL_KEYS[5],
+    ALL_KEYS[6],
+    ALL_KEYS[7],
+    ALL_KEYS[8],
+    ALL_KEYS[9],
+    ALL_KEYS[10],
+    ALL_KEYS[11],
 ];
 
 /// Reads JSON lines, checking every line's key order.
