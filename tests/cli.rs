@@ -136,7 +136,6 @@ fn unknown_commands_exit_with_the_invalid_command_code() {
 fn options_not_built_yet_refuse_to_run() {
     for args in [
         vec!["-output-filter", ".x"],
-        vec!["-auth-database", "/tmp/x.db"],
         vec!["-auto-open"],
         vec!["-retain-job-data", "none"],
         vec!["-lang", "ja"],

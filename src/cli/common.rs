@@ -143,6 +143,8 @@ pub struct CommonArgs {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommonOptions {
     pub workspace: Option<PathBuf>,
+    pub auth_database: Option<PathBuf>,
+    pub secure: bool,
     pub json_only: bool,
     pub concurrency: usize,
     pub debug: bool,
@@ -155,11 +157,16 @@ pub struct CommonOptions {
 
 impl CommonArgs {
     pub fn validate(&self) -> Result<CommonOptions, OptionError> {
-        if self.auth_database.is_some() {
-            return Err(not_supported(
-                "auth-database",
-                "(this version reads the token from TOOLBOX_DROPBOX_TOKEN)",
-            ));
+        if let Some(path) = &self.auth_database {
+            if path.as_os_str().is_empty() || path.is_dir() {
+                return Err(invalid(
+                    "auth-database",
+                    format!(
+                        "'{}' is not a file path; expected e.g. /path/to/secrets.db",
+                        path.display()
+                    ),
+                ));
+            }
         }
         if self.auto_open {
             return Err(not_supported("auto-open", ""));
@@ -215,6 +222,8 @@ impl CommonArgs {
         let default_concurrency = std::thread::available_parallelism().map_or(1, |n| n.get());
         Ok(CommonOptions {
             workspace: self.workspace.clone(),
+            auth_database: self.auth_database.clone(),
+            secure: self.secure,
             json_only: self.budget_memory == Budget::Low,
             concurrency: self.concurrency.map_or(default_concurrency, |c| c as usize),
             debug: self.debug,
@@ -291,8 +300,7 @@ mod tests {
     #[test]
     fn options_not_built_yet_say_so() {
         for args in [
-            &["--auth-database", "x.db"][..],
-            &["--auto-open"],
+            &["--auto-open"][..],
             &["--bandwidth-kb", "10"],
             &["--budget-storage", "low"],
             &["--extra", "x.json"],

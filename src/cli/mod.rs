@@ -13,12 +13,16 @@ use chrono::Utc;
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser, Subcommand};
 
-use crate::dropbox::auth::{AccessToken, ApiBase};
+use crate::dropbox::auth::ApiBase;
+use crate::dropbox::auth::AuthError;
 use crate::dropbox::ApiError;
+use crate::recipes::config::auth::add::{self, AddArgs, AddError};
+use crate::recipes::config::auth::delete::{self, DeleteArgs, DeleteError};
+use crate::recipes::config::auth::list::{self, ListArgs, ListError};
 use crate::recipes::dev::demo::{self, DemoArgs, DemoError};
 use crate::recipes::dev::simulate::{self, SimulateArgs};
 use crate::recipes::dropbox::team::backup::device::status::{
-    self, ApiTarget, Failed, RecipeError, StatusArgs,
+    self, ApiTarget, Credential, Failed, RecipeError, StatusArgs,
 };
 use crate::report::console::sanitize;
 
@@ -42,6 +46,12 @@ pub enum TopCommand {
     Dropbox {
         #[command(subcommand)]
         command: DropboxCommand,
+    },
+    /// Settings: stored authorizations
+    #[command(arg_required_else_help = true)]
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
     },
     /// Developer tools: the Dropbox API simulator and a demo
     #[command(arg_required_else_help = true)]
@@ -100,6 +110,23 @@ API base: TOOLBOX_DROPBOX_API_URL (default https://api.dropboxapi.com).
 Reports: $TOOLBOX_HOME (or ~/.toolbox)/jobs/<job-id>/reports/devices.{csv,json,xlsx}";
 
 #[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Stored authorizations (peers)
+    #[command(arg_required_else_help = true)]
+    Auth {
+        #[command(subcommand)]
+        command: AuthCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    Add(AddArgs),
+    List(ListArgs),
+    Delete(DeleteArgs),
+}
+
+#[derive(Debug, Subcommand)]
 pub enum DevCommand {
     Demo(DemoArgs),
     Simulate(SimulateArgs),
@@ -138,6 +165,9 @@ pub fn run(argv: Vec<OsString>) -> u8 {
                         },
                 },
         } => run_status(&args),
+        TopCommand::Config {
+            command: ConfigCommand::Auth { command },
+        } => run_config_auth(command),
         TopCommand::Dev {
             command: DevCommand::Demo(args),
         } => run_demo(&args),
@@ -193,7 +223,7 @@ fn block_on_interruptible<F: Future>(future: F) -> Result<Option<F::Output>, std
 }
 
 fn interrupted() -> u8 {
-    error_line("interrupted; no report was written");
+    error_line("interrupted; nothing was completed");
     exit::INTERRUPTED
 }
 
@@ -217,14 +247,10 @@ fn run_status(args: &StatusArgs) -> u8 {
             return exit::INVALID_OPTIONS;
         }
     };
-    let token = match AccessToken::from_env(&options.peer) {
-        Ok(t) => t,
-        Err(e) => {
-            error_line(&e.to_string());
-            return exit::AUTH_FAILED;
-        }
+    let target = ApiTarget {
+        base,
+        credential: Credential::Login,
     };
-    let target = ApiTarget { base, token };
     match block_on_interruptible(status::exec(&options, &target, Vec::new())) {
         Ok(Some(Ok(_))) => exit::SUCCESS,
         Ok(Some(Err(failed))) => run_failed(failed),
@@ -235,11 +261,13 @@ fn run_status(args: &StatusArgs) -> u8 {
 
 fn run_failed(failed: Failed) -> u8 {
     let code = match &failed.error {
+        RecipeError::Auth(e) => auth_exit(e),
         RecipeError::Api(
             ApiError::ExpiredToken { .. }
             | ApiError::InvalidToken { .. }
             | ApiError::MissingScope { .. }
-            | ApiError::Auth { .. },
+            | ApiError::Auth { .. }
+            | ApiError::Credential(_),
         ) => exit::AUTH_FAILED,
         _ => exit::FAILURE,
     };
@@ -295,5 +323,52 @@ fn run_simulate(args: &SimulateArgs) -> u8 {
             exit::SUCCESS
         }
         Err(e) => runtime_failed(e),
+    }
+}
+
+/// The exit code of a credential problem.
+fn auth_exit(e: &AuthError) -> u8 {
+    match e {
+        AuthError::BadApiBase(_) => exit::INVALID_OPTIONS,
+        AuthError::Store { .. } => exit::FAILURE,
+        _ => exit::AUTH_FAILED,
+    }
+}
+
+fn fail_options(e: &common::OptionError) -> u8 {
+    error_line(&e.to_string());
+    exit::INVALID_OPTIONS
+}
+
+fn fail_auth(e: &AuthError) -> u8 {
+    error_line(&e.to_string());
+    auth_exit(e)
+}
+
+fn run_config_auth(command: AuthCommand) -> u8 {
+    let base = match ApiBase::from_env() {
+        Ok(b) => b,
+        Err(e) => return fail_auth(&e),
+    };
+    match command {
+        AuthCommand::List(args) => match list::exec(&args) {
+            Ok(()) => exit::SUCCESS,
+            Err(ListError::Options(e)) => fail_options(&e),
+            Err(ListError::Auth(e)) => fail_auth(&e),
+        },
+        AuthCommand::Add(args) => match block_on_interruptible(add::exec(&args, base)) {
+            Ok(Some(Ok(()))) => exit::SUCCESS,
+            Ok(Some(Err(AddError::Options(e)))) => fail_options(&e),
+            Ok(Some(Err(AddError::Auth(e)))) => fail_auth(&e),
+            Ok(None) => interrupted(),
+            Err(e) => runtime_failed(e),
+        },
+        AuthCommand::Delete(args) => match block_on_interruptible(delete::exec(&args, base)) {
+            Ok(Some(Ok(()))) => exit::SUCCESS,
+            Ok(Some(Err(DeleteError::Options(e)))) => fail_options(&e),
+            Ok(Some(Err(DeleteError::Auth(e)))) => fail_auth(&e),
+            Ok(None) => interrupted(),
+            Err(e) => runtime_failed(e),
+        },
     }
 }

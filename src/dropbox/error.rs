@@ -4,6 +4,8 @@
 
 use thiserror::Error;
 
+use super::auth::AuthError;
+
 #[derive(Debug, Error)]
 pub enum ApiError {
     #[error("{route}: the request was rejected as malformed (400): {text}")]
@@ -43,6 +45,9 @@ pub enum ApiError {
     },
     #[error("{route}: cannot read the response: {detail}")]
     Decode { route: String, detail: String },
+    /// No token could be had (refresh refused, token endpoint down, ...).
+    #[error(transparent)]
+    Credential(#[from] AuthError),
 }
 
 impl ApiError {

@@ -11,7 +11,8 @@ use rand::Rng;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::auth::{AccessToken, ApiBase};
+use super::auth::tokens::TokenSource;
+use super::auth::ApiBase;
 use super::error::{first_line, ApiError};
 
 /// What one finished HTTP attempt looked like, for logs. No secrets.
@@ -34,7 +35,7 @@ pub type CallObserver = Arc<dyn Fn(&CallRecord) + Send + Sync>;
 #[derive(Clone)]
 pub struct TransportConfig {
     pub base: ApiBase,
-    pub token: AccessToken,
+    pub tokens: Arc<TokenSource>,
     /// `None`: the system's proxy settings; `Some("DIRECT")`: none.
     pub proxy: Option<String>,
     /// First back-off step for 5xx and network errors.
@@ -46,10 +47,10 @@ pub struct TransportConfig {
 }
 
 impl TransportConfig {
-    pub fn new(base: ApiBase, token: AccessToken) -> Self {
+    pub fn new(base: ApiBase, tokens: Arc<TokenSource>) -> Self {
         Self {
             base,
-            token,
+            tokens,
             proxy: None,
             retry_base: Duration::from_secs(1),
             max_attempts: 8,
@@ -62,6 +63,35 @@ impl TransportConfig {
 pub struct Transport {
     http: reqwest::Client,
     config: TransportConfig,
+}
+
+/// The one HTTP client of a run (also used for the token endpoint):
+/// timeouts, no redirects, and the proxy choice. Loopback never goes
+/// through a proxy.
+pub fn http_client(base: &ApiBase, proxy: Option<&str>) -> Result<reqwest::Client, ApiError> {
+    let mut builder = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(120))
+        .user_agent(concat!("tbx-rs/", env!("CARGO_PKG_VERSION")))
+        .redirect(reqwest::redirect::Policy::none());
+    builder = match proxy {
+        _ if base.is_loopback() => builder.no_proxy(),
+        Some("DIRECT") => builder.no_proxy(),
+        Some(host_port) => {
+            let proxy = reqwest::Proxy::all(format!("http://{host_port}")).map_err(|e| {
+                ApiError::Decode {
+                    route: "proxy".into(),
+                    detail: e.to_string(),
+                }
+            })?;
+            builder.proxy(proxy)
+        }
+        None => builder,
+    };
+    builder.build().map_err(|e| ApiError::Decode {
+        route: "http client".into(),
+        detail: e.to_string(),
+    })
 }
 
 /// The Stone error envelope of 401/403/409/429 responses.
@@ -87,29 +117,7 @@ const BACKOFF_CAP: Duration = Duration::from_secs(60);
 
 impl Transport {
     pub fn new(config: TransportConfig) -> Result<Self, ApiError> {
-        let mut builder = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(120))
-            .user_agent(concat!("tbx-rs/", env!("CARGO_PKG_VERSION")))
-            .redirect(reqwest::redirect::Policy::none());
-        builder = match config.proxy.as_deref() {
-            _ if config.base.is_loopback() => builder.no_proxy(),
-            Some("DIRECT") => builder.no_proxy(),
-            Some(host_port) => {
-                let proxy = reqwest::Proxy::all(format!("http://{host_port}")).map_err(|e| {
-                    ApiError::Decode {
-                        route: "proxy".into(),
-                        detail: e.to_string(),
-                    }
-                })?;
-                builder.proxy(proxy)
-            }
-            None => builder,
-        };
-        let http = builder.build().map_err(|e| ApiError::Decode {
-            route: "http client".into(),
-            detail: e.to_string(),
-        })?;
+        let http = http_client(&config.base, config.proxy.as_deref())?;
         Ok(Self { http, config })
     }
 
@@ -143,10 +151,12 @@ impl Transport {
         let mut attempt = 0u32;
         let mut error_attempts = 0u32;
         let mut rate_limit_waited = Duration::ZERO;
+        let mut refreshed = false;
         loop {
             attempt += 1;
+            let (token, generation) = self.config.tokens.token().await?;
             let started = Instant::now();
-            let mut request = self.http.post(&url).bearer_auth(self.config.token.secret());
+            let mut request = self.http.post(&url).bearer_auth(token.secret());
             if let Some(body) = &body {
                 request = request
                     .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -187,6 +197,25 @@ impl Transport {
                 }
                 Outcome::Fail(err) => {
                     record.note = Some(err.to_string());
+                    // A rejected token is refreshed once (shared with every
+                    // concurrent caller), then the request is repeated.
+                    let rejected = matches!(
+                        err,
+                        ApiError::ExpiredToken { .. } | ApiError::InvalidToken { .. }
+                    );
+                    if rejected
+                        && !refreshed
+                        && self
+                            .config
+                            .tokens
+                            .refresh_after_rejection(generation)
+                            .await?
+                    {
+                        refreshed = true;
+                        record.retry_in = Some(Duration::ZERO);
+                        self.observe(&record);
+                        continue;
+                    }
                     self.observe(&record);
                     return Err(err);
                 }

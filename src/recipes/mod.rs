@@ -3,5 +3,6 @@
 //! `tbx dropbox team backup device status`). Each declares its options and
 //! reads top-down as the story of its command.
 
+pub mod config;
 pub mod dev;
 pub mod dropbox;

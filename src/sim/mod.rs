@@ -8,6 +8,7 @@
 
 pub mod cursor;
 pub mod generate;
+mod oauth;
 mod routes;
 pub mod team;
 
@@ -52,7 +53,14 @@ pub struct SimConfig {
     /// Members per page of `list_members_devices`.
     pub devices_page_members: usize,
     pub token_lifetime: Duration,
+    /// An access token expires after this many API calls (tests of refresh).
+    pub token_max_calls: Option<u64>,
+    /// The app key (OAuth `client_id`) the simulator's app has.
+    pub app_key: String,
 }
+
+/// The simulated app's key, unless configured otherwise.
+pub const SIM_APP_KEY: &str = "sim-app-key";
 
 impl Default for SimConfig {
     fn default() -> Self {
@@ -61,6 +69,8 @@ impl Default for SimConfig {
             empty_page_every: 4,
             devices_page_members: 25,
             token_lifetime: Duration::from_secs(14_400),
+            token_max_calls: None,
+            app_key: SIM_APP_KEY.to_string(),
         }
     }
 }
@@ -100,11 +110,29 @@ struct TokenInfo {
     scopes: Vec<String>,
     expires_at: Instant,
     revoked: bool,
+    /// The refresh token this access token was minted from.
+    family: Option<String>,
+    calls: u64,
+}
+
+#[derive(Debug)]
+struct CodeInfo {
+    challenge: String,
+    scopes: Vec<String>,
+    issued: Instant,
+}
+
+#[derive(Debug)]
+struct RefreshInfo {
+    scopes: Vec<String>,
+    revoked: bool,
 }
 
 #[derive(Debug, Default)]
 struct SimState {
     tokens: HashMap<String, TokenInfo>,
+    codes: HashMap<String, CodeInfo>,
+    refresh_tokens: HashMap<String, RefreshInfo>,
     serial: u64,
     calls: BTreeMap<String, u64>,
     faults: Vec<PendingFault>,
@@ -135,17 +163,48 @@ impl Sim {
     }
 
     fn issue_token(&self, scopes: &[&str], lifetime: Duration) -> String {
-        let tail: String = rand::thread_rng()
-            .sample_iter(&rand::distributions::Alphanumeric)
-            .take(48)
-            .map(char::from)
-            .collect();
-        let token = format!("sl.sim.{tail}");
-        self.state().tokens.insert(
+        let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
+        self.state().mint_access(scopes, lifetime, None)
+    }
+}
+
+/// A random secret with a recognisable prefix.
+fn secret(prefix: &str) -> String {
+    let tail: String = rand::thread_rng()
+        .sample_iter(&rand::distributions::Alphanumeric)
+        .take(48)
+        .map(char::from)
+        .collect();
+    format!("{prefix}{tail}")
+}
+
+impl SimState {
+    fn mint_access(
+        &mut self,
+        scopes: Vec<String>,
+        lifetime: Duration,
+        family: Option<String>,
+    ) -> String {
+        let token = secret("sl.sim.");
+        self.tokens.insert(
             token.clone(),
             TokenInfo {
-                scopes: scopes.iter().map(|s| s.to_string()).collect(),
+                scopes,
                 expires_at: Instant::now() + lifetime,
+                revoked: false,
+                family,
+                calls: 0,
+            },
+        );
+        token
+    }
+
+    fn mint_refresh(&mut self, scopes: Vec<String>) -> String {
+        let token = secret("sim-refresh-");
+        self.refresh_tokens.insert(
+            token.clone(),
+            RefreshInfo {
+                scopes,
                 revoked: false,
             },
         );
@@ -196,6 +255,20 @@ impl SimHandle {
     /// A new token with the given scopes and lifetime.
     pub fn issue_token(&self, scopes: &[&str], lifetime: Duration) -> String {
         self.sim.issue_token(scopes, lifetime)
+    }
+
+    /// A refresh token of the simulated app, and an access token minted
+    /// from it with `lifetime` (zero: already expired).
+    pub fn grant(&self, scopes: &[&str], lifetime: Duration) -> (String, String) {
+        let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
+        let mut state = self.sim.state();
+        let refresh = state.mint_refresh(scopes.clone());
+        let access = state.mint_access(scopes, lifetime, Some(refresh.clone()));
+        (access, refresh)
+    }
+
+    pub fn app_key(&self) -> &str {
+        &self.sim.config.app_key
     }
 
     pub fn team(&self) -> &SimTeam {

@@ -20,7 +20,10 @@ use super::cursor;
 use super::{Fault, FaultBody, Sim};
 
 pub(super) fn router(sim: Arc<Sim>) -> Router {
-    Router::new().route("/2/{*route}", any(rpc)).with_state(sim)
+    Router::new()
+        .route("/2/{*route}", any(rpc))
+        .merge(super::oauth::routes())
+        .with_state(sim)
 }
 
 /// Why a call did not get a result.
@@ -97,12 +100,29 @@ fn handle(sim: &Sim, route: &str, headers: &HeaderMap, body: &[u8], serial: u64)
         "team/members/get_info_v2" => members_get_info(sim, decode(arg)?),
         "team/get_info" => Ok(team_info(sim)),
         "auth/token/revoke" => {
-            if let Some(info) = sim.state().tokens.get_mut(&token) {
-                info.revoked = true;
-            }
+            revoke(sim, &token);
             Ok(Value::Null)
         }
         _ => Err(Failure::NotFound),
+    }
+}
+
+/// Kills the token, its refresh token, and every token minted from that.
+fn revoke(sim: &Sim, token: &str) {
+    let mut state = sim.state();
+    let family = state.tokens.get(token).and_then(|t| t.family.clone());
+    if let Some(info) = state.tokens.get_mut(token) {
+        info.revoked = true;
+    }
+    if let Some(family) = family {
+        if let Some(refresh) = state.refresh_tokens.get_mut(&family) {
+            refresh.revoked = true;
+        }
+        for info in state.tokens.values_mut() {
+            if info.family.as_deref() == Some(family.as_str()) {
+                info.revoked = true;
+            }
+        }
     }
 }
 
@@ -149,12 +169,14 @@ fn authorize(sim: &Sim, headers: &HeaderMap, scope: Option<&str>) -> Result<Stri
                     .into(),
             )
         })?;
-    let state = sim.state();
-    let info = match state.tokens.get(token) {
+    let max_calls = sim.config.token_max_calls;
+    let mut state = sim.state();
+    let info = match state.tokens.get_mut(token) {
         Some(info) if !info.revoked => info,
         _ => return Err(auth_error("invalid_access_token", None)),
     };
-    if Instant::now() >= info.expires_at {
+    info.calls += 1;
+    if Instant::now() >= info.expires_at || max_calls.is_some_and(|max| info.calls > max) {
         return Err(auth_error("expired_access_token", None));
     }
     if let Some(scope) = scope {

@@ -84,6 +84,8 @@ pub fn run_with(sim: Option<&SimHandle>, args: &[&str], env: &[(&str, &str)]) ->
     cmd.args(args)
         .env_remove("TOOLBOX_DROPBOX_TOKEN")
         .env_remove("TOOLBOX_DROPBOX_API_URL")
+        .env_remove("TOOLBOX_DROPBOX_REFRESH_TOKEN")
+        .env_remove("TOOLBOX_DROPBOX_APP_KEY")
         .env("TOOLBOX_HOME", home.path())
         .env("NO_COLOR", "1");
     if let Some(sim) = sim {

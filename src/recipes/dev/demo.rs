@@ -9,7 +9,7 @@ use super::simulate::{generated_team, team_summary};
 use crate::cli::common::{CommonArgs, OptionError};
 use crate::dropbox::auth::{AccessToken, ApiBase};
 use crate::recipes::dropbox::team::backup::device::status::{
-    self, ApiTarget, Failed, Outcome, StatusArgs,
+    self, ApiTarget, Credential, Failed, Outcome, StatusArgs,
 };
 use crate::sim::{self, SimConfig, SimError};
 
@@ -64,7 +64,7 @@ pub async fn exec(args: &DemoArgs) -> Result<Outcome, DemoError> {
                 source: std::io::Error::other(e.to_string()),
             })
         })?,
-        token: AccessToken::new(handle.token.clone()),
+        credential: Credential::Token(AccessToken::new(handle.token.clone())),
     };
     let header = vec![
         format!("Demo:   {summary}"),

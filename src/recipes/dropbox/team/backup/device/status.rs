@@ -17,8 +17,10 @@ use crate::cli::common::{CommonArgs, CommonOptions, OptionError};
 use crate::domain::fold::StatusFold;
 use crate::domain::period::{format_dropbox_time, parse_time, Period};
 use crate::domain::row::{build_rows, Row};
-use crate::dropbox::auth::{AccessToken, ApiBase};
-use crate::dropbox::transport::CallRecord;
+use crate::dropbox::auth::login::{self, Interaction, LoginContext};
+use crate::dropbox::auth::tokens::TokenSource;
+use crate::dropbox::auth::{store, AccessToken, ApiBase, AuthError};
+use crate::dropbox::transport::{http_client, CallRecord};
 use crate::dropbox::{devices, members, team, team_log, ApiError, Transport, TransportConfig};
 use crate::job::{resolve_home, Job, JobError, Level};
 use crate::report::console::Console;
@@ -114,11 +116,21 @@ pub fn validate_peer(peer: &str) -> Result<(), OptionError> {
 #[derive(Debug, Clone)]
 pub struct ApiTarget {
     pub base: ApiBase,
-    pub token: AccessToken,
+    pub credential: Credential,
+}
+
+#[derive(Debug, Clone)]
+pub enum Credential {
+    /// A token handed over by the caller (the demo's simulator token).
+    Token(AccessToken),
+    /// Find the peer's credential: environment, auth database, or login.
+    Login,
 }
 
 #[derive(Debug, Error)]
 pub enum RecipeError {
+    #[error(transparent)]
+    Auth(#[from] AuthError),
     #[error(transparent)]
     Job(#[from] JobError),
     #[error(transparent)]
@@ -151,16 +163,34 @@ pub async fn exec(
     extra_header: ExtraHeader,
 ) -> Result<Outcome, Failed> {
     let common = &options.common;
-    let home = resolve_home(common.workspace.as_deref()).map_err(|e| Failed {
-        error: e.into(),
+    let no_log = |error: RecipeError| Failed {
+        error,
         job_log: None,
-    })?;
-    let job = Arc::new(
-        Job::create(&home, common.write_log, common.debug).map_err(|e| Failed {
-            error: e.into(),
-            job_log: None,
-        })?,
-    );
+    };
+    let home = resolve_home(common.workspace.as_deref()).map_err(|e| no_log(e.into()))?;
+    let http = http_client(&target.base, common.proxy.as_deref()).map_err(|e| no_log(e.into()))?;
+    // Credentials first: a run that cannot authenticate leaves no job behind.
+    let tokens = match &target.credential {
+        Credential::Token(token) => TokenSource::fixed(token.clone(), &options.peer),
+        Credential::Login => {
+            let ctx = LoginContext {
+                peer: options.peer.clone(),
+                base: target.base.clone(),
+                http,
+                auth_db: common
+                    .auth_database
+                    .clone()
+                    .unwrap_or_else(|| store::default_path(&home)),
+                secure: common.secure,
+                app_key: None,
+            };
+            login::token_source(&ctx, Interaction::IfTerminal)
+                .await
+                .map_err(|e| no_log(e.into()))?
+        }
+    };
+    let job =
+        Arc::new(Job::create(&home, common.write_log, common.debug).map_err(|e| no_log(e.into()))?);
     let console = Console::new(common.output, common.quiet);
     job.log(
         Level::Info,
@@ -174,7 +204,15 @@ pub async fn exec(
             "api": target.base.as_str(),
         }),
     );
-    let result = run(options, target, &job, &console, extra_header).await;
+    let result = run(
+        options,
+        target,
+        Arc::new(tokens),
+        &job,
+        &console,
+        extra_header,
+    )
+    .await;
     match result {
         Ok(outcome) => {
             job.log(Level::Info, "finished", json!({"rows": outcome.rows}));
@@ -194,10 +232,11 @@ pub async fn exec(
 
 fn transport_for(
     target: &ApiTarget,
+    tokens: Arc<TokenSource>,
     common: &CommonOptions,
     job: &Arc<Job>,
 ) -> Result<Transport, ApiError> {
-    let mut config = TransportConfig::new(target.base.clone(), target.token.clone());
+    let mut config = TransportConfig::new(target.base.clone(), tokens);
     config.proxy = common.proxy.clone();
     let job = Arc::clone(job);
     let verbose = common.verbose;
@@ -271,11 +310,12 @@ fn period_text(period: &Period) -> String {
 async fn run(
     options: &StatusOptions,
     target: &ApiTarget,
+    tokens: Arc<TokenSource>,
     job: &Arc<Job>,
     console: &Console,
     extra_header: ExtraHeader,
 ) -> Result<Outcome, RecipeError> {
-    let transport = transport_for(target, &options.common, job)?;
+    let transport = transport_for(target, tokens, &options.common, job)?;
 
     job.log(Level::Info, "step", json!({"step": "get team info"}));
     let team = team::get_info(&transport).await?;

@@ -1,6 +1,13 @@
-//! Where the API lives and which credential to present. For now the
-//! credential is an access token from `TOOLBOX_DROPBOX_TOKEN`; it is never
-//! printed (its `Debug` is redacted) and never stored.
+//! Where the API lives and which credential to present: access tokens from
+//! the environment, refresh tokens (environment or the secrets database),
+//! and the code-paste OAuth flow with PKCE. Secrets are wrapped in types
+//! whose `Debug` is redacted; none is ever printed, logged or put in an
+//! error message.
+
+pub mod login;
+pub mod oauth;
+pub mod store;
+pub mod tokens;
 
 use std::fmt;
 
@@ -9,13 +16,39 @@ use thiserror::Error;
 pub const DEFAULT_API_BASE: &str = "https://api.dropboxapi.com";
 pub const ENV_API_URL: &str = "TOOLBOX_DROPBOX_API_URL";
 pub const ENV_TOKEN: &str = "TOOLBOX_DROPBOX_TOKEN";
+pub const ENV_REFRESH_TOKEN: &str = "TOOLBOX_DROPBOX_REFRESH_TOKEN";
+pub const ENV_APP_KEY: &str = "TOOLBOX_DROPBOX_APP_KEY";
+/// The scopes this tool asks for.
+pub const SCOPES: [&str; 4] = [
+    "events.read",
+    "members.read",
+    "sessions.list",
+    "team_info.read",
+];
+pub const APPS_CONSOLE: &str = "https://www.dropbox.com/developers/apps";
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum AuthError {
     #[error("{ENV_API_URL}: '{0}' is not a usable API base; expected https://host[:port], or http:// only for 127.0.0.1 or localhost")]
     BadApiBase(String),
-    #[error("no Dropbox credential for peer '{0}': set {ENV_TOKEN} to a team access token (scopes events.read, members.read, sessions.list, team_info.read)")]
+    #[error("no usable Dropbox credential for peer '{0}': set {ENV_TOKEN} (an access token), or {ENV_REFRESH_TOKEN} with {ENV_APP_KEY}, or run `tbx config auth add -peer {0}` at a terminal")]
     NoCredential(String),
+    #[error("no Dropbox app key: register a team-scoped app at {APPS_CONSOLE} (Scoped access; permissions events.read, members.read, sessions.list, team_info.read), then set {ENV_APP_KEY}=<app key> or run `tbx config auth add -peer {0} -app-key <app key>`")]
+    NoAppKey(String),
+    #[error("authorization for peer {0} is no longer valid; run `tbx config auth add -peer {0}`")]
+    NoLongerValid(String),
+    #[error("the refresh token in {ENV_REFRESH_TOKEN} is no longer valid (revoked, or issued to another app than {ENV_APP_KEY}); authorize again and update it")]
+    EnvRefreshInvalid,
+    #[error("the authorization code was not accepted after {0} attempts; run the command again and paste the code Dropbox shows")]
+    CodeRejected(u32),
+    #[error("authorization cancelled: no code was entered")]
+    Cancelled,
+    #[error("the token endpoint failed: {0}")]
+    TokenEndpoint(String),
+    #[error("auth database {path}: {detail}")]
+    Store { path: String, detail: String },
+    #[error("no stored authorization for peer '{0}' (see `tbx config auth list`)")]
+    PeerNotFound(String),
 }
 
 /// The API base URL, without a trailing slash. Plain http only on loopback,
@@ -86,13 +119,33 @@ impl AccessToken {
     pub fn secret(&self) -> &str {
         &self.0
     }
+}
 
-    /// `TOOLBOX_DROPBOX_TOKEN`, for the given peer's run.
-    pub fn from_env(peer: &str) -> Result<Self, AuthError> {
-        match std::env::var(ENV_TOKEN) {
-            Ok(v) if !v.trim().is_empty() => Ok(Self(v.trim().to_string())),
-            _ => Err(AuthError::NoCredential(peer.to_string())),
-        }
+/// A non-empty, trimmed environment variable.
+pub fn env_value(name: &str) -> Option<String> {
+    std::env::var(name)
+        .ok()
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+/// A refresh token. Holds the secret; shows `RefreshToken(***)` when debugged.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RefreshToken(String);
+
+impl RefreshToken {
+    pub fn new(secret: impl Into<String>) -> Self {
+        Self(secret.into())
+    }
+
+    pub fn secret(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for RefreshToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RefreshToken(***)")
     }
 }
 
@@ -140,5 +193,7 @@ mod tests {
     fn token_debug_is_redacted() {
         let t = AccessToken::new("sl.secret-value");
         assert_eq!(format!("{t:?}"), "AccessToken(***)");
+        let r = RefreshToken::new("refresh-secret");
+        assert_eq!(format!("{r:?}"), "RefreshToken(***)");
     }
 }

@@ -1,0 +1,94 @@
+//! `tbx config auth delete -peer NAME`: revokes the peer's tokens at
+//! Dropbox (`/2/auth/token/revoke`) and removes the stored entry. The entry
+//! goes even when the revoke fails; the message then says how to unlink the
+//! app by hand.
+
+use clap::Args;
+
+use super::auth_db_path;
+use crate::cli::common::{CommonArgs, OptionError};
+use crate::dropbox::auth::oauth::OAuthApp;
+use crate::dropbox::auth::store::SecretsDb;
+use crate::dropbox::auth::{ApiBase, AuthError, RefreshToken};
+use crate::dropbox::error::first_line;
+use crate::dropbox::transport::http_client;
+use crate::recipes::dropbox::team::backup::device::status::validate_peer;
+
+/// Revoke and remove a stored authorization
+#[derive(Debug, Clone, Args)]
+pub struct DeleteArgs {
+    /// The peer to remove
+    #[arg(long, value_name = "NAME", default_value = "default")]
+    pub peer: String,
+    /// The app key, when the peer is stored for several apps
+    #[arg(long, value_name = "KEY")]
+    pub app_key: Option<String>,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+#[derive(Debug)]
+pub enum DeleteError {
+    Options(OptionError),
+    Auth(AuthError),
+}
+
+pub async fn exec(args: &DeleteArgs, base: ApiBase) -> Result<(), DeleteError> {
+    let common = args.common.validate().map_err(DeleteError::Options)?;
+    validate_peer(&args.peer).map_err(DeleteError::Options)?;
+    let path = auth_db_path(&common).map_err(DeleteError::Auth)?;
+    let not_found = || DeleteError::Auth(AuthError::PeerNotFound(args.peer.clone()));
+    let db = SecretsDb::open_existing(&path)
+        .map_err(DeleteError::Auth)?
+        .ok_or_else(not_found)?;
+    let record = db
+        .find(&args.peer, args.app_key.as_deref())
+        .map_err(DeleteError::Auth)?
+        .ok_or_else(not_found)?;
+    let http = http_client(&base, common.proxy.as_deref())
+        .map_err(|e| DeleteError::Auth(AuthError::TokenEndpoint(e.to_string())))?;
+    let revoked = revoke(&http, &base, &record).await;
+    db.delete(&record.app_key, &record.peer)
+        .map_err(DeleteError::Auth)?;
+    match revoked {
+        Ok(()) => eprintln!("Revoked and removed peer '{}'.", record.peer),
+        Err(why) => eprintln!(
+            "Removed peer '{}'; the revoke did not go through ({why}). \
+             To be sure, unlink the app in the Dropbox admin console (Settings > Apps).",
+            record.peer
+        ),
+    }
+    Ok(())
+}
+
+/// Revokes with a fresh access token (refreshing a stale one first).
+async fn revoke(
+    http: &reqwest::Client,
+    base: &ApiBase,
+    record: &crate::dropbox::auth::store::PeerRecord,
+) -> Result<(), String> {
+    let mut token = record.access_token.clone();
+    let stale = record.expires_at.is_none_or(|t| t <= chrono::Utc::now());
+    if stale || token.is_none() {
+        if let Some(refresh) = &record.refresh_token {
+            let app = OAuthApp::new(&record.app_key, base).map_err(|e| e.to_string())?;
+            match app.refresh(http, &RefreshToken::new(refresh.clone())).await {
+                Ok(grant) => token = Some(grant.access_token.secret().to_string()),
+                Err(e) => return Err(format!("refresh failed: {e:?}")),
+            }
+        }
+    }
+    let token = token.ok_or("no token stored")?;
+    let response = http
+        .post(format!("{}/2/auth/token/revoke", base.as_str()))
+        .bearer_auth(token)
+        .send()
+        .await
+        .map_err(|e| e.without_url().to_string())?;
+    let status = response.status();
+    if status.is_success() {
+        return Ok(());
+    }
+    let body = response.bytes().await.unwrap_or_default();
+    Err(format!("HTTP {}: {}", status.as_u16(), first_line(&body)))
+}

@@ -1,0 +1,86 @@
+//! `tbx config auth list`: the stored peers, their team, scopes and token
+//! times. Never a token.
+
+use chrono::{DateTime, Local, Utc};
+use clap::Args;
+use serde_json::json;
+
+use super::auth_db_path;
+use crate::cli::common::{CommonArgs, OptionError};
+use crate::dropbox::auth::store::SecretsDb;
+use crate::dropbox::auth::AuthError;
+use crate::report::console::{sanitize, OutputMode};
+
+/// List stored authorizations (no tokens are shown)
+#[derive(Debug, Clone, Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+#[derive(Debug)]
+pub enum ListError {
+    Options(OptionError),
+    Auth(AuthError),
+}
+
+fn local(t: Option<DateTime<Utc>>) -> String {
+    t.map(|t| {
+        t.with_timezone(&Local)
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string()
+    })
+    .unwrap_or_else(|| "-".into())
+}
+
+pub fn exec(args: &ListArgs) -> Result<(), ListError> {
+    let common = args.common.validate().map_err(ListError::Options)?;
+    let path = auth_db_path(&common).map_err(ListError::Auth)?;
+    let records = match SecretsDb::open_existing(&path).map_err(ListError::Auth)? {
+        Some(db) => db.list().map_err(ListError::Auth)?,
+        None => Vec::new(),
+    };
+    let json_out = common.quiet || common.output == OutputMode::Json;
+    if json_out {
+        for r in &records {
+            println!(
+                "{}",
+                json!({"peer": r.peer, "app_key": r.app_key, "team_name": r.team_name, "team_id": r.team_id,
+                       "scopes": r.scopes, "authorized_at": r.authorized_at.to_rfc3339(),
+                       "access_token_expires_at": r.expires_at.map(|t| t.to_rfc3339())})
+            );
+        }
+        return Ok(());
+    }
+    if common.output == OutputMode::None {
+        return Ok(());
+    }
+    if records.is_empty() {
+        println!("No stored authorizations in {}.", path.display());
+        println!("Add one with: tbx config auth add -peer default -app-key <app key>");
+        return Ok(());
+    }
+    println!("Stored authorizations in {}:", path.display());
+    println!();
+    for r in &records {
+        println!("peer:       {}", sanitize(&r.peer));
+        println!(
+            "  team:     {} {}",
+            sanitize(&r.team_name),
+            sanitize(&r.team_id)
+        );
+        println!("  app key:  {}", sanitize(&r.app_key));
+        println!("  scopes:   {}", sanitize(&r.scopes));
+        println!("  authorized:           {}", local(Some(r.authorized_at)));
+        println!("  access token expires: {}", local(r.expires_at));
+        println!(
+            "  refresh token:        {}",
+            if r.refresh_token.is_some() {
+                "stored"
+            } else {
+                "none"
+            }
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,2 @@
+//! `tbx config ...`
+pub mod auth;
