@@ -105,7 +105,9 @@ Times: RFC 3339 (2024-01-02T15:04:05Z), YYYY-MM-DD, YYYY/MM/DD, YYYY.MM.DD,
 YYYY-MM-DD HH:MM:SS (local time zone), or relative to now: -24h, -7d, -1h30m.
 Options work with one dash (-start-time) or two (--start-time).
 
-Credentials: TOOLBOX_DROPBOX_TOKEN (a team access token).
+Credentials, in order: TOOLBOX_DROPBOX_TOKEN (an access token);
+TOOLBOX_DROPBOX_REFRESH_TOKEN with TOOLBOX_DROPBOX_APP_KEY; the peer stored by
+`tbx config auth add`; at a terminal, a code-paste login.
 API base: TOOLBOX_DROPBOX_API_URL (default https://api.dropboxapi.com).
 Reports: $TOOLBOX_HOME (or ~/.toolbox)/jobs/<job-id>/reports/devices.{csv,json,xlsx}";
 

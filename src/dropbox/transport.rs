@@ -114,6 +114,8 @@ enum Outcome {
 }
 
 const BACKOFF_CAP: Duration = Duration::from_secs(60);
+/// Token refreshes one request may trigger (each for a newer token).
+const MAX_REFRESHES: u32 = 3;
 
 impl Transport {
     pub fn new(config: TransportConfig) -> Result<Self, ApiError> {
@@ -151,7 +153,7 @@ impl Transport {
         let mut attempt = 0u32;
         let mut error_attempts = 0u32;
         let mut rate_limit_waited = Duration::ZERO;
-        let mut refreshed = false;
+        let mut refreshes = 0u32;
         loop {
             attempt += 1;
             let (token, generation) = self.config.tokens.token().await?;
@@ -197,21 +199,23 @@ impl Transport {
                 }
                 Outcome::Fail(err) => {
                     record.note = Some(err.to_string());
-                    // A rejected token is refreshed once (shared with every
-                    // concurrent caller), then the request is repeated.
+                    // A rejected token is refreshed (one refresh shared by
+                    // every concurrent caller) and the request repeated; a
+                    // request refreshes at most MAX_REFRESHES times, so a
+                    // server that refuses every token cannot loop us.
                     let rejected = matches!(
                         err,
                         ApiError::ExpiredToken { .. } | ApiError::InvalidToken { .. }
                     );
                     if rejected
-                        && !refreshed
+                        && refreshes < MAX_REFRESHES
                         && self
                             .config
                             .tokens
                             .refresh_after_rejection(generation)
                             .await?
                     {
-                        refreshed = true;
+                        refreshes += 1;
                         record.retry_in = Some(Duration::ZERO);
                         self.observe(&record);
                         continue;

@@ -132,6 +132,8 @@ struct RefreshInfo {
 struct SimState {
     tokens: HashMap<String, TokenInfo>,
     codes: HashMap<String, CodeInfo>,
+    /// Access tokens that have been answered `expired_access_token`.
+    expired_tokens: std::collections::HashSet<String>,
     refresh_tokens: HashMap<String, RefreshInfo>,
     serial: u64,
     calls: BTreeMap<String, u64>,
@@ -265,6 +267,11 @@ impl SimHandle {
         let refresh = state.mint_refresh(scopes.clone());
         let access = state.mint_access(scopes, lifetime, Some(refresh.clone()));
         (access, refresh)
+    }
+
+    /// How many distinct access tokens were refused as expired.
+    pub fn expired_tokens(&self) -> usize {
+        self.sim.state().expired_tokens.len()
     }
 
     pub fn app_key(&self) -> &str {

@@ -177,6 +177,7 @@ fn authorize(sim: &Sim, headers: &HeaderMap, scope: Option<&str>) -> Result<Stri
     };
     info.calls += 1;
     if Instant::now() >= info.expires_at || max_calls.is_some_and(|max| info.calls > max) {
+        state.expired_tokens.insert(token.to_string());
         return Err(auth_error("expired_access_token", None));
     }
     if let Some(scope) = scope {

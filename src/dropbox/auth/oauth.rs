@@ -100,7 +100,7 @@ impl OAuthApp {
         attempt: AuthorizeAttempt,
         code: &str,
     ) -> Result<Grant, TokenFailure> {
-        let sender = retrying_sender(http);
+        let sender = RetryingSender(http);
         let response = self
             .client
             .exchange_code(AuthorizationCode::new(code.trim().to_string()))
@@ -116,7 +116,7 @@ impl OAuthApp {
         http: &reqwest::Client,
         refresh_token: &RefreshToken,
     ) -> Result<Grant, TokenFailure> {
-        let sender = retrying_sender(http);
+        let sender = RetryingSender(http);
         let token = oauth2::RefreshToken::new(refresh_token.secret().to_string());
         let response = self
             .client
@@ -169,14 +169,20 @@ fn classify<RE: std::error::Error + 'static>(
 #[error("{0}")]
 pub struct SendError(String);
 
-/// The HTTP sender handed to `oauth2`: a token request is retried on 5xx
+/// The HTTP client handed to `oauth2`: a token request is retried on 5xx
 /// and network failures (with 1 s, 2 s waits); other answers pass through.
-type SendFuture<'a> = std::pin::Pin<
-    Box<dyn std::future::Future<Output = Result<HttpResponse, SendError>> + Send + 'a>,
+struct RetryingSender<'a>(&'a reqwest::Client);
+
+type SendFuture<'c> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<HttpResponse, SendError>> + Send + Sync + 'c>,
 >;
 
-fn retrying_sender<'a>(http: &'a reqwest::Client) -> impl Fn(HttpRequest) -> SendFuture<'a> + 'a {
-    move |request: HttpRequest| {
+impl<'c> oauth2::AsyncHttpClient<'c> for RetryingSender<'_> {
+    type Error = SendError;
+    type Future = SendFuture<'c>;
+
+    fn call(&'c self, request: HttpRequest) -> Self::Future {
+        let http = self.0;
         Box::pin(async move {
             let (parts, body) = request.into_parts();
             let mut last = String::new();

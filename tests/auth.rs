@@ -1,0 +1,589 @@
+//! Authorization end to end against the simulator: the code-paste flow
+//! (stdin piped to `config auth add`, a pseudo-terminal for the status
+//! command), stored peers, refresh under expiry with one token request per
+//! expiry even with 8 concurrent callers, revoked grants, `-secure`, file
+//! modes, and no secret anywhere in what a run writes or prints.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use common::*;
+use tbx::dropbox::auth::store::{default_path, SecretsDb};
+use tbx::sim::{SimConfig, SimHandle, ALL_SCOPES};
+
+fn sim_with(config: SimConfig) -> SimHandle {
+    tbx::sim::start_background(team(25, 41), config).unwrap()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// What a person does with the URL: open it and copy the code shown.
+fn code_from_page(url: &str) -> String {
+    let page = runtime().block_on(async { reqwest::get(url).await.unwrap().text().await.unwrap() });
+    let start = page
+        .find("<code id=\"auth-code\">")
+        .expect("a code on the page")
+        + 21;
+    let end = start + page[start..].find("</code>").unwrap();
+    page[start..end].to_string()
+}
+
+fn tbx(home: &Path, sim: &SimHandle, args: &[&str]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .env_remove("TOOLBOX_DROPBOX_TOKEN")
+        .env_remove("TOOLBOX_DROPBOX_REFRESH_TOKEN")
+        .env_remove("TOOLBOX_DROPBOX_APP_KEY")
+        .env("TOOLBOX_HOME", home)
+        .env("TOOLBOX_DROPBOX_API_URL", &sim.base_url);
+    cmd
+}
+
+/// Reads `reader` until a line holds the authorize URL; returns it.
+fn next_url(lines: &mut impl Iterator<Item = String>, seen: &mut String) -> String {
+    for line in lines {
+        seen.push_str(&line);
+        seen.push('\n');
+        if let Some(i) = line.find("http://127.0.0.1") {
+            if line.contains("/oauth2/authorize?") {
+                return line[i..].trim().to_string();
+            }
+        }
+    }
+    panic!("no authorize URL in: {seen}");
+}
+
+struct Added {
+    code: i32,
+    stderr: String,
+}
+
+/// `tbx config auth add` with stdin piped: answers each prompt with the
+/// given codes (`None`: the right code from the page).
+fn auth_add(home: &Path, sim: &SimHandle, peer: &str, answers: &[Option<&str>]) -> Added {
+    let mut child: Child = tbx(
+        home,
+        sim,
+        &[
+            "config",
+            "auth",
+            "add",
+            "-peer",
+            peer,
+            "-app-key",
+            sim.app_key(),
+        ],
+    )
+    .stdin(Stdio::piped())
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines().map(|l| l.unwrap());
+    let mut seen = String::new();
+    for answer in answers {
+        let url = next_url(&mut lines, &mut seen);
+        assert!(
+            url.contains("code_challenge_method=S256") && url.contains("token_access_type=offline")
+        );
+        let code = answer
+            .map(str::to_string)
+            .unwrap_or_else(|| code_from_page(&url));
+        writeln!(stdin, "{code}").unwrap();
+    }
+    drop(stdin);
+    for line in lines {
+        seen.push_str(&line);
+        seen.push('\n');
+    }
+    let status = child.wait().unwrap();
+    Added {
+        code: status.code().unwrap_or(-1),
+        stderr: seen,
+    }
+}
+
+/// Every file under `dir` (but the secrets database), read as bytes.
+fn all_files(dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            all_files(&path, out);
+        } else if path.file_name().unwrap() != "secrets.db" {
+            out.push((path.display().to_string(), std::fs::read(&path).unwrap()));
+        }
+    }
+}
+
+fn assert_no_secret(home: &Path, outputs: &[&str], secrets: &[&str]) {
+    let mut files = Vec::new();
+    all_files(home, &mut files);
+    assert!(!files.is_empty());
+    for secret in secrets {
+        assert!(secret.len() > 10);
+        for (name, bytes) in &files {
+            let text = String::from_utf8_lossy(bytes);
+            assert!(!text.contains(secret), "a secret leaked into {name}");
+        }
+        for out in outputs {
+            assert!(
+                !out.contains(secret),
+                "a secret leaked into the console: {out}"
+            );
+        }
+    }
+}
+
+#[cfg(unix)]
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn add_then_report_with_the_stored_peer_then_list_and_delete() {
+    let sim = sim_with(SimConfig::default());
+    let home = tempfile::tempdir().unwrap();
+    let added = auth_add(home.path(), &sim, "corp", &[None]);
+    assert_eq!(added.code, 0, "{}", added.stderr);
+    assert!(added.stderr.contains("1. Open this URL in a browser"));
+    assert!(added
+        .stderr
+        .contains("Authorized peer 'corp' for team Example Corp (simulated)."));
+
+    let db_path = default_path(home.path());
+    #[cfg(unix)]
+    {
+        assert_eq!(mode(&db_path), 0o600);
+        assert_eq!(mode(db_path.parent().unwrap()), 0o700);
+    }
+    let record = SecretsDb::open(&db_path)
+        .unwrap()
+        .find("corp", None)
+        .unwrap()
+        .unwrap();
+    let access = record.access_token.clone().unwrap();
+    let refresh = record.refresh_token.clone().unwrap();
+    assert_eq!(record.team_name, "Example Corp (simulated)");
+
+    let list = tbx(home.path(), &sim, &["config", "auth", "list"])
+        .output()
+        .unwrap();
+    let list_out = String::from_utf8_lossy(&list.stdout).to_string();
+    assert!(list.status.success());
+    assert!(
+        list_out.contains("peer:       corp") && list_out.contains("Example Corp (simulated)"),
+        "{list_out}"
+    );
+
+    let report = tbx(
+        home.path(),
+        &sim,
+        &status_args(&["-start-time", "-30d", "-peer", "corp"]),
+    )
+    .stdin(Stdio::null())
+    .output()
+    .unwrap();
+    let report_out = String::from_utf8_lossy(&report.stdout).to_string();
+    let report_err = String::from_utf8_lossy(&report.stderr).to_string();
+    assert!(report.status.success(), "{report_err}");
+    assert!(report_out.contains("The report generated: "));
+    assert_no_secret(
+        home.path(),
+        &[&added.stderr, &list_out, &report_out, &report_err],
+        &[&access, &refresh],
+    );
+
+    let before = sim.calls("auth/token/revoke");
+    let delete = tbx(
+        home.path(),
+        &sim,
+        &["config", "auth", "delete", "-peer", "corp"],
+    )
+    .output()
+    .unwrap();
+    assert!(
+        delete.status.success(),
+        "{}",
+        String::from_utf8_lossy(&delete.stderr)
+    );
+    assert_eq!(sim.calls("auth/token/revoke"), before + 1);
+    assert!(SecretsDb::open(&db_path)
+        .unwrap()
+        .find("corp", None)
+        .unwrap()
+        .is_none());
+
+    let after = tbx(
+        home.path(),
+        &sim,
+        &status_args(&["-start-time", "-30d", "-peer", "corp"]),
+    )
+    .stdin(Stdio::null())
+    .output()
+    .unwrap();
+    assert_eq!(after.status.code(), Some(11));
+    let err = String::from_utf8_lossy(&after.stderr);
+    assert!(
+        err.contains("TOOLBOX_DROPBOX_TOKEN") && err.contains("TOOLBOX_DROPBOX_REFRESH_TOKEN"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_wrong_code_gets_a_new_link_and_the_right_one_then_works() {
+    let sim = sim_with(SimConfig::default());
+    let home = tempfile::tempdir().unwrap();
+    let added = auth_add(
+        home.path(),
+        &sim,
+        "default",
+        &[Some("not-a-real-code"), None],
+    );
+    assert_eq!(added.code, 0, "{}", added.stderr);
+    assert!(added.stderr.contains("That code was not accepted"));
+    assert!(added.stderr.contains("attempt 2 of 3"));
+    assert_eq!(sim.calls("oauth2/token:authorization_code"), 2);
+}
+
+#[test]
+fn three_wrong_codes_fail_cleanly() {
+    let sim = sim_with(SimConfig::default());
+    let home = tempfile::tempdir().unwrap();
+    let added = auth_add(
+        home.path(),
+        &sim,
+        "default",
+        &[Some("a"), Some("b"), Some("c")],
+    );
+    assert_eq!(added.code, 11, "{}", added.stderr);
+    assert!(added
+        .stderr
+        .contains("Error: the authorization code was not accepted after 3 attempts"));
+    assert!(
+        !default_path(home.path()).exists()
+            || SecretsDb::open(&default_path(home.path()))
+                .unwrap()
+                .list()
+                .unwrap()
+                .is_empty()
+    );
+}
+
+#[test]
+fn no_app_key_says_how_to_register_one() {
+    let sim = sim_with(SimConfig::default());
+    let home = tempfile::tempdir().unwrap();
+    let out = tbx(home.path(), &sim, &["config", "auth", "add"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(11));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("https://www.dropbox.com/developers/apps")
+            && err.contains("TOOLBOX_DROPBOX_APP_KEY"),
+        "{err}"
+    );
+}
+
+#[test]
+fn environment_refresh_token_is_refreshed_once_per_expiry_and_never_stored() {
+    let config = SimConfig {
+        token_max_calls: Some(1),
+        ..SimConfig::default()
+    };
+    let team_data = team(25, 41);
+    let start = anchor() - chrono::Duration::days(60);
+    let expected = expected_rows(&team_data, start, None);
+    let sim = tbx::sim::start_background(team_data, config).unwrap();
+    let (_, refresh) = sim.grant(&ALL_SCOPES, Duration::from_secs(3600));
+    let home = tempfile::tempdir().unwrap();
+    let out = tbx(
+        home.path(),
+        &sim,
+        &status_args(&["-start-time", &z(start), "-verbose"]),
+    )
+    .env("TOOLBOX_DROPBOX_REFRESH_TOKEN", &refresh)
+    .env("TOOLBOX_DROPBOX_APP_KEY", sim.app_key())
+    .stdin(Stdio::null())
+    .output()
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{stderr}");
+    let run = Run { home, output: out };
+    assert_reports_match(&run, &expected);
+    let refreshes = sim.calls("oauth2/token:refresh_token") as usize;
+    // The first call needs a token; every later refresh answers one expiry.
+    assert!(refreshes >= 3, "{refreshes}");
+    assert_eq!(refreshes, 1 + sim.expired_tokens());
+    assert!(!default_path(run.home.path()).exists(), "nothing stored");
+    assert_no_secret(run.home.path(), &[&stdout, &stderr], &[&refresh]);
+}
+
+#[test]
+fn a_revoked_environment_refresh_token_is_named() {
+    let sim = sim_with(SimConfig::default());
+    let (access, refresh) = sim.grant(&ALL_SCOPES, Duration::from_secs(3600));
+    runtime().block_on(async {
+        let r = reqwest::Client::new()
+            .post(format!("{}/2/auth/token/revoke", sim.base_url))
+            .bearer_auth(&access)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    });
+    let home = tempfile::tempdir().unwrap();
+    let out = tbx(home.path(), &sim, &status_args(&["-start-time", "-30d"]))
+        .env("TOOLBOX_DROPBOX_REFRESH_TOKEN", &refresh)
+        .env("TOOLBOX_DROPBOX_APP_KEY", sim.app_key())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(11));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("TOOLBOX_DROPBOX_REFRESH_TOKEN is no longer valid"),
+        "{err}"
+    );
+    assert!(!err.contains(&refresh));
+}
+
+#[test]
+fn a_stored_peer_whose_grant_was_revoked_is_told_to_authorize_again() {
+    let sim = sim_with(SimConfig::default());
+    let home = tempfile::tempdir().unwrap();
+    assert_eq!(auth_add(home.path(), &sim, "corp", &[None]).code, 0);
+    let record = SecretsDb::open(&default_path(home.path()))
+        .unwrap()
+        .find("corp", None)
+        .unwrap()
+        .unwrap();
+    runtime().block_on(async {
+        reqwest::Client::new()
+            .post(format!("{}/2/auth/token/revoke", sim.base_url))
+            .bearer_auth(record.access_token.unwrap())
+            .send()
+            .await
+            .unwrap();
+    });
+    let out = tbx(
+        home.path(),
+        &sim,
+        &status_args(&["-start-time", "-30d", "-peer", "corp"]),
+    )
+    .stdin(Stdio::null())
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(11));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            "authorization for peer corp is no longer valid; run `tbx config auth add -peer corp`"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_stored_peer_keeps_its_refreshed_token_unless_secure() {
+    let config = SimConfig {
+        token_max_calls: Some(2),
+        ..SimConfig::default()
+    };
+    let sim = sim_with(config);
+    let home = tempfile::tempdir().unwrap();
+    assert_eq!(auth_add(home.path(), &sim, "corp", &[None]).code, 0);
+    let db = default_path(home.path());
+    let token_of = || {
+        SecretsDb::open(&db)
+            .unwrap()
+            .find("corp", None)
+            .unwrap()
+            .unwrap()
+            .access_token
+    };
+    let first = token_of();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["-start-time", "-30d", "-peer", "corp", "-output", "none"];
+        args.extend_from_slice(extra);
+        tbx(home.path(), &sim, &status_args(&args))
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    assert!(run(&["-secure"]).status.success());
+    assert_eq!(token_of(), first, "-secure writes nothing");
+    assert!(run(&[]).status.success());
+    assert_ne!(
+        token_of(),
+        first,
+        "the refreshed token is kept for the next run"
+    );
+}
+
+#[test]
+fn single_flight_refresh_for_eight_concurrent_callers() {
+    use tbx::dropbox::auth::oauth::OAuthApp;
+    use tbx::dropbox::auth::tokens::{RefreshOwner, Refresher, TokenSource};
+    use tbx::dropbox::auth::{AccessToken, ApiBase, RefreshToken};
+    use tbx::dropbox::transport::http_client;
+    use tbx::dropbox::{Transport, TransportConfig};
+
+    let config = SimConfig {
+        token_max_calls: Some(10),
+        ..SimConfig::default()
+    };
+    let sim = sim_with(config);
+    // The server already considers this token expired; the client does not.
+    let (access, refresh) = sim.grant(&ALL_SCOPES, Duration::ZERO);
+    let base = ApiBase::parse(&sim.base_url).unwrap();
+    let http = http_client(&base, None).unwrap();
+    let refresher = Refresher {
+        app: OAuthApp::new(sim.app_key(), &base).unwrap(),
+        refresh_token: RefreshToken::new(refresh),
+        http,
+        owner: RefreshOwner::Environment,
+        on_refresh: None,
+    };
+    let source = TokenSource::refreshing(
+        Some((
+            AccessToken::new(access),
+            Some(Utc::now() + chrono::Duration::hours(4)),
+        )),
+        refresher,
+        "default",
+    );
+    let transport = Arc::new(Transport::new(TransportConfig::new(base, Arc::new(source))).unwrap());
+    runtime().block_on(async {
+        let mut workers = Vec::new();
+        for _ in 0..8 {
+            let transport = transport.clone();
+            workers.push(tokio::spawn(async move {
+                for _ in 0..10 {
+                    let info: serde_json::Value =
+                        transport.rpc_void("team/get_info").await.unwrap();
+                    assert_eq!(info["name"], "Example Corp (simulated)");
+                }
+            }));
+        }
+        for w in workers {
+            w.await.unwrap();
+        }
+    });
+    let refreshes = sim.calls("oauth2/token:refresh_token") as usize;
+    assert!(
+        refreshes >= 8,
+        "80 calls at 10 per token need several refreshes: {refreshes}"
+    );
+    assert_eq!(
+        refreshes,
+        sim.expired_tokens(),
+        "one token request per expiry"
+    );
+}
+
+#[test]
+fn at_a_terminal_the_status_command_asks_and_secure_stores_nothing() {
+    let sim = sim_with(SimConfig::default());
+    let home = tempfile::tempdir().unwrap();
+    let command = format!(
+        "'{}' dropbox team backup device status -start-time -30d -secure -output none",
+        BIN
+    );
+    let mut child = Command::new("script")
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .env_remove("TOOLBOX_DROPBOX_TOKEN")
+        .env_remove("TOOLBOX_DROPBOX_REFRESH_TOKEN")
+        .env("TOOLBOX_DROPBOX_APP_KEY", sim.app_key())
+        .env("TOOLBOX_HOME", home.path())
+        .env("TOOLBOX_DROPBOX_API_URL", &sim.base_url)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    let url = loop {
+        let n = stdout.read(&mut buf).unwrap();
+        assert!(n > 0, "no prompt: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        if let (Some(i), true) = (
+            seen.find("http://127.0.0.1"),
+            seen.contains("Authorization code:"),
+        ) {
+            let url = seen[i..].split_whitespace().next().unwrap().to_string();
+            break url;
+        }
+    };
+    writeln!(stdin, "{}", code_from_page(&url)).unwrap();
+    let mut rest = String::new();
+    let _ = stdout.read_to_string(&mut rest);
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{seen}{rest}");
+    assert!(rest.contains("Authorized peer 'default'"), "{rest}");
+    assert!(
+        !default_path(home.path()).exists(),
+        "-secure: no auth database"
+    );
+    let reports = job_dir(home.path()).join("reports");
+    assert!(reports.join("devices.json").is_file());
+}
+
+#[test]
+fn a_token_about_to_expire_is_refreshed_before_it_is_used() {
+    use tbx::dropbox::auth::oauth::OAuthApp;
+    use tbx::dropbox::auth::tokens::{RefreshOwner, Refresher, TokenSource};
+    use tbx::dropbox::auth::{AccessToken, ApiBase, RefreshToken};
+    use tbx::dropbox::transport::http_client;
+    use tbx::dropbox::{Transport, TransportConfig};
+
+    let sim = sim_with(SimConfig::default());
+    let (access, refresh) = sim.grant(&ALL_SCOPES, Duration::from_secs(3600));
+    let base = ApiBase::parse(&sim.base_url).unwrap();
+    let refresher = Refresher {
+        app: OAuthApp::new(sim.app_key(), &base).unwrap(),
+        refresh_token: RefreshToken::new(refresh),
+        http: http_client(&base, None).unwrap(),
+        owner: RefreshOwner::Environment,
+        on_refresh: None,
+    };
+    // Two minutes left: under the five-minute margin.
+    let source = TokenSource::refreshing(
+        Some((
+            AccessToken::new(access),
+            Some(Utc::now() + chrono::Duration::minutes(2)),
+        )),
+        refresher,
+        "default",
+    );
+    let transport = Transport::new(TransportConfig::new(base, Arc::new(source))).unwrap();
+    runtime().block_on(async {
+        let _: serde_json::Value = transport.rpc_void("team/get_info").await.unwrap();
+        let _: serde_json::Value = transport.rpc_void("team/get_info").await.unwrap();
+    });
+    assert_eq!(sim.calls("oauth2/token:refresh_token"), 1);
+    assert_eq!(
+        sim.expired_tokens(),
+        0,
+        "no call was made with the old token"
+    );
+    assert_eq!(sim.calls("team/get_info"), 2);
+}
