@@ -185,7 +185,7 @@ fn add_then_report_with_the_stored_peer_then_list_and_delete() {
     let list_out = String::from_utf8_lossy(&list.stdout).to_string();
     assert!(list.status.success());
     assert!(
-        list_out.contains("peer:       corp") && list_out.contains("Example Corp (simulated)"),
+        list_out.contains("peer corp") && list_out.contains("Example Corp (simulated)"),
         "{list_out}"
     );
 

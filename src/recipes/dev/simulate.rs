@@ -79,7 +79,7 @@ pub async fn exec(args: &SimulateArgs) -> Result<SimHandle, SimError> {
     println!("  export TOOLBOX_DROPBOX_TOKEN={}", handle.token);
     println!("  tbx dropbox team backup device status -start-time -30d");
     println!();
-    println!("Or sign in as with a real team (the simulator approves at once):");
+    println!("Or sign in as you would with a real team (the simulator approves at once):");
     println!("  export TOOLBOX_DROPBOX_API_URL={}", handle.base_url);
     println!("  tbx config auth add -app-key {}", handle.app_key());
     println!();

@@ -63,24 +63,25 @@ pub fn exec(args: &ListArgs) -> Result<(), ListError> {
     println!("Stored authorizations in {}:", path.display());
     println!();
     for r in &records {
-        println!("peer:       {}", sanitize(&r.peer));
-        println!(
-            "  team:     {} {}",
-            sanitize(&r.team_name),
-            sanitize(&r.team_id)
-        );
-        println!("  app key:  {}", sanitize(&r.app_key));
-        println!("  scopes:   {}", sanitize(&r.scopes));
-        println!("  authorized:           {}", local(Some(r.authorized_at)));
-        println!("  access token expires: {}", local(r.expires_at));
-        println!(
-            "  refresh token:        {}",
-            if r.refresh_token.is_some() {
-                "stored"
-            } else {
-                "none"
-            }
-        );
+        let refresh = if r.refresh_token.is_some() {
+            "stored"
+        } else {
+            "none"
+        };
+        println!("peer {}", sanitize(&r.peer));
+        for (label, value) in [
+            (
+                "team",
+                format!("{} ({})", sanitize(&r.team_name), sanitize(&r.team_id)),
+            ),
+            ("app key", sanitize(&r.app_key)),
+            ("scopes", sanitize(&r.scopes)),
+            ("authorized", local(Some(r.authorized_at))),
+            ("access token expires", local(r.expires_at)),
+            ("refresh token", refresh.to_string()),
+        ] {
+            println!("  {label:<22}{value}");
+        }
     }
     Ok(())
 }
