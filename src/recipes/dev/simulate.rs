@@ -28,6 +28,13 @@ pub struct SimulateArgs {
     /// Write the served team to this JSON file (to edit and load with -team)
     #[arg(long, value_name = "FILE")]
     pub save_team: Option<PathBuf>,
+    /// Seconds an access token lives (expires_in)
+    #[arg(long, value_name = "SECS", default_value_t = 14_400,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub token_lifetime: u64,
+    /// An access token expires after this many API calls (to try refresh)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub token_max_calls: Option<u64>,
 }
 
 /// A generated team whose history ends at the current minute, so relative
@@ -70,7 +77,12 @@ pub async fn exec(args: &SimulateArgs) -> Result<SimHandle, SimError> {
         })?;
     }
     let summary = team_summary(&team);
-    let handle = sim::start(team, SimConfig::default(), args.port).await?;
+    let config = SimConfig {
+        token_lifetime: std::time::Duration::from_secs(args.token_lifetime),
+        token_max_calls: args.token_max_calls,
+        ..SimConfig::default()
+    };
+    let handle = sim::start(team, config, args.port).await?;
     println!("Dropbox API simulator listening on {}", handle.base_url);
     println!("Team: {summary}");
     println!();
