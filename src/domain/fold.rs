@@ -1,7 +1,11 @@
 //! The fold: backup status changes in, the latest status per device session
 //! out. Streaming: memory grows with the number of sessions, not events.
 //! The rule: the latest timestamp wins; within one second (the log's
-//! resolution) the change later in the log wins.
+//! resolution) the change later in the log wins. The log has no event ids
+//! and a cursor reset re-delivers events, so each change carries a
+//! fingerprint of its content: a change already seen in its session's latest
+//! second is a duplicate and is dropped, which makes the result the same
+//! whatever was delivered twice.
 
 use std::collections::HashMap;
 
@@ -16,6 +20,8 @@ pub struct StatusChange {
     pub session_id: Option<String>,
     pub timestamp: DateTime<Utc>,
     pub new_status: BackupStatus,
+    /// A hash of the whole event: equal for a re-delivered event.
+    pub fingerprint: u64,
 }
 
 /// The winning change for one session.
@@ -23,6 +29,18 @@ pub struct StatusChange {
 pub struct LatestStatus {
     pub timestamp: DateTime<Utc>,
     pub status: BackupStatus,
+    /// Fingerprints of the changes seen in this second (usually one).
+    seen: Vec<u64>,
+}
+
+impl LatestStatus {
+    pub fn new(timestamp: DateTime<Utc>, status: BackupStatus) -> Self {
+        Self {
+            timestamp,
+            status,
+            seen: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -30,6 +48,7 @@ pub struct StatusFold {
     latest: HashMap<String, LatestStatus>,
     folded: u64,
     without_session: u64,
+    duplicates: u64,
 }
 
 impl StatusFold {
@@ -44,16 +63,39 @@ impl StatusFold {
             return;
         };
         self.folded += 1;
-        let candidate = LatestStatus {
-            timestamp: change.timestamp,
-            status: change.new_status,
-        };
+        let StatusChange {
+            timestamp,
+            new_status,
+            fingerprint,
+            ..
+        } = change;
         match self.latest.get_mut(&session_id) {
-            // `>=`: a change in the same second but later in the log wins.
-            Some(current) if candidate.timestamp >= current.timestamp => *current = candidate,
+            Some(current) if timestamp > current.timestamp => {
+                *current = LatestStatus {
+                    timestamp,
+                    status: new_status,
+                    seen: vec![fingerprint],
+                };
+            }
+            Some(current) if timestamp == current.timestamp => {
+                if current.seen.contains(&fingerprint) {
+                    self.duplicates += 1;
+                } else {
+                    // Same second, later in the log: it wins.
+                    current.status = new_status;
+                    current.seen.push(fingerprint);
+                }
+            }
             Some(_) => {}
             None => {
-                self.latest.insert(session_id, candidate);
+                self.latest.insert(
+                    session_id,
+                    LatestStatus {
+                        timestamp,
+                        status: new_status,
+                        seen: vec![fingerprint],
+                    },
+                );
             }
         }
     }
@@ -66,6 +108,11 @@ impl StatusFold {
     /// Changes skipped because they named no device session.
     pub fn without_session(&self) -> u64 {
         self.without_session
+    }
+
+    /// Re-delivered changes that were dropped.
+    pub fn duplicates(&self) -> u64 {
+        self.duplicates
     }
 
     pub fn sessions(&self) -> usize {
@@ -83,10 +130,14 @@ mod tests {
     use crate::domain::period::parse_dropbox_time;
 
     fn change(session: Option<&str>, ts: &str, status: &str) -> StatusChange {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (session, ts, status).hash(&mut h);
         StatusChange {
             session_id: session.map(str::to_string),
             timestamp: parse_dropbox_time(ts).unwrap(),
             new_status: BackupStatus::from_tag(status),
+            fingerprint: h.finish(),
         }
     }
 
@@ -123,6 +174,18 @@ mod tests {
             change(Some("s1"), "2024-01-03T00:00:00Z", "disabled"),
         ]);
         assert_eq!(latest["s1"].status, BackupStatus::Disabled);
+    }
+
+    #[test]
+    fn a_redelivered_event_does_not_flip_a_same_second_tie() {
+        let a = change(Some("s1"), "2024-01-03T00:00:00Z", "enabled");
+        let b = change(Some("s1"), "2024-01-03T00:00:00Z", "disabled");
+        let mut fold = StatusFold::new();
+        for c in [a.clone(), b.clone(), a, b] {
+            fold.push(c);
+        }
+        assert_eq!(fold.duplicates(), 2);
+        assert_eq!(fold.finish()["s1"].status, BackupStatus::Disabled);
     }
 
     #[test]

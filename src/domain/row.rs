@@ -212,10 +212,10 @@ mod tests {
         let mut latest = HashMap::new();
         latest.insert(
             "s1".to_string(),
-            LatestStatus {
-                timestamp: parse_dropbox_time("2024-01-03T04:05:06Z").unwrap(),
-                status: BackupStatus::Enabled,
-            },
+            LatestStatus::new(
+                parse_dropbox_time("2024-01-03T04:05:06Z").unwrap(),
+                BackupStatus::Enabled,
+            ),
         );
         let owners = HashMap::from([("m1".to_string(), owner("a@example.com"))]);
         let rows = build_rows(

@@ -16,6 +16,8 @@ pub const ROUTE_GET_INFO: &str = "team/members/get_info_v2";
 const LIST_LIMIT: u32 = 1000;
 /// Batch size for `get_info_v2`; the spec sets no maximum, so stay modest.
 pub const GET_INFO_BATCH: usize = 100;
+/// Listing restarts after `invalid_cursor` before giving up.
+const MAX_RESTARTS: u32 = 3;
 
 #[derive(Serialize)]
 struct ListArg {
@@ -152,6 +154,7 @@ async fn list_all(
         limit: LIST_LIMIT,
         include_removed: false,
     };
+    let mut restarts = 0;
     let mut page: ListPage = transport.rpc(ROUTE_LIST, &arg).await?;
     loop {
         for member in page.members {
@@ -164,9 +167,18 @@ async fn list_all(
             return Ok(());
         }
         let cursor = page.cursor;
-        page = transport
+        page = match transport
             .rpc(ROUTE_CONTINUE, &ContinueArg { cursor: &cursor })
-            .await?;
+            .await
+        {
+            Ok(page) => page,
+            // An invalidated cursor: list again (what was found is kept).
+            Err(e) if e.route_tag() == Some("invalid_cursor") && restarts < MAX_RESTARTS => {
+                restarts += 1;
+                transport.rpc(ROUTE_LIST, &arg).await?
+            }
+            Err(e) => return Err(e),
+        };
     }
 }
 

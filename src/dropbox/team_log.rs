@@ -1,8 +1,15 @@
 //! `team_log/get_events` and `/continue`: pages the audit log for backup
 //! status changes and streams each one, reduced to a `StatusChange`, to the
-//! caller in log order. Only the fields the fold needs are decoded.
+//! caller in log order. Only the fields the fold needs are decoded, straight
+//! from the page's bytes. A cursor `reset` restarts the listing from the
+//! timestamp the server gives, `bad_cursor` from where the listing began;
+//! the events delivered twice are recognised by their fingerprint (a hash
+//! of the event's JSON) in the fold.
+
+use std::hash::{Hash, Hasher};
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use super::error::ApiError;
 use super::transport::Transport;
@@ -15,6 +22,8 @@ pub const ROUTE_GET_EVENTS: &str = "team_log/get_events";
 pub const ROUTE_CONTINUE: &str = "team_log/get_events/continue";
 pub const BACKUP_STATUS_CHANGED: &str = "device_sync_backup_status_changed";
 const PAGE_LIMIT: u32 = 1000;
+/// Listing restarts (`reset`, `bad_cursor`) one scan may make.
+const MAX_RESTARTS: u32 = 50;
 
 #[derive(Serialize)]
 struct GetEventsArg<'a> {
@@ -36,9 +45,9 @@ struct ContinueArg<'a> {
 }
 
 #[derive(Deserialize)]
-struct EventsPage {
-    #[serde(default)]
-    events: Vec<RawEvent>,
+struct EventsPage<'a> {
+    #[serde(default, borrow)]
+    events: Vec<&'a RawValue>,
     cursor: String,
     has_more: bool,
 }
@@ -92,6 +101,8 @@ enum StatusValue {
 pub struct EventScan {
     pub pages: u64,
     pub changes: u64,
+    /// Listing restarts after `reset` or `bad_cursor`.
+    pub restarts: u64,
     /// Events of another type or detail shape (should not come back when
     /// filtering by event type, but the union is open).
     pub other_events: u64,
@@ -104,45 +115,105 @@ pub async fn scan_backup_changes(
     mut on_change: impl FnMut(StatusChange),
     mut on_page: impl FnMut(&EventScan),
 ) -> Result<EventScan, ApiError> {
-    let arg = GetEventsArg {
-        limit: PAGE_LIMIT,
-        time: TimeRangeArg {
-            start_time: format_dropbox_time(period.start),
-            end_time: period.end.map(format_dropbox_time),
-        },
-        event_type: BACKUP_STATUS_CHANGED,
-    };
     let mut scan = EventScan::default();
-    let mut page: EventsPage = transport.rpc(ROUTE_GET_EVENTS, &arg).await?;
-    loop {
-        scan.pages += 1;
-        let route = if scan.pages == 1 {
-            ROUTE_GET_EVENTS
-        } else {
-            ROUTE_CONTINUE
+    let mut listing_start = period.start;
+    'listing: loop {
+        let arg = GetEventsArg {
+            limit: PAGE_LIMIT,
+            time: TimeRangeArg {
+                start_time: format_dropbox_time(listing_start),
+                end_time: period.end.map(format_dropbox_time),
+            },
+            event_type: BACKUP_STATUS_CHANGED,
         };
-        for event in page.events {
-            match to_change(route, event)? {
-                Some(change) => {
-                    scan.changes += 1;
-                    on_change(change);
+        let mut route = ROUTE_GET_EVENTS;
+        let mut bytes = transport.rpc_bytes(route, &arg).await?;
+        loop {
+            let (has_more, cursor) = fold_page(route, &bytes, &mut scan, &mut on_change)?;
+            on_page(&scan);
+            if !has_more {
+                return Ok(scan);
+            }
+            // Always continue from the newest cursor: it changes on every page.
+            match transport
+                .rpc_bytes(ROUTE_CONTINUE, &ContinueArg { cursor: &cursor })
+                .await
+            {
+                Ok(next) => {
+                    bytes = next;
+                    route = ROUTE_CONTINUE;
                 }
-                None => scan.other_events += 1,
+                Err(e) if is_restartable(&e) && scan.restarts < MAX_RESTARTS as u64 => {
+                    scan.restarts += 1;
+                    listing_start = restart_point(&e, period, listing_start);
+                    continue 'listing;
+                }
+                Err(e) => return Err(e),
             }
         }
-        on_page(&scan);
-        if !page.has_more {
-            return Ok(scan);
-        }
-        // Always continue from the newest cursor: it changes on every page.
-        let cursor = page.cursor;
-        page = transport
-            .rpc(ROUTE_CONTINUE, &ContinueArg { cursor: &cursor })
-            .await?;
     }
 }
 
-fn to_change(route: &str, event: RawEvent) -> Result<Option<StatusChange>, ApiError> {
+fn is_restartable(e: &ApiError) -> bool {
+    matches!(e.route_tag(), Some("reset" | "bad_cursor"))
+}
+
+/// Where a restarted listing begins: the timestamp a `reset` names (never
+/// before the period), else where the interrupted listing began.
+fn restart_point(
+    e: &ApiError,
+    period: &Period,
+    listing_start: chrono::DateTime<chrono::Utc>,
+) -> chrono::DateTime<chrono::Utc> {
+    match e {
+        ApiError::Route {
+            tag,
+            value: Some(value),
+            ..
+        } if tag == "reset" => parse_dropbox_time(value)
+            .map(|t| t.max(period.start))
+            .unwrap_or(listing_start),
+        _ => listing_start,
+    }
+}
+
+/// Folds one page's events; returns `has_more` and the next cursor.
+fn fold_page(
+    route: &str,
+    bytes: &[u8],
+    scan: &mut EventScan,
+    on_change: &mut impl FnMut(StatusChange),
+) -> Result<(bool, String), ApiError> {
+    let page: EventsPage = serde_json::from_slice(bytes).map_err(|e| ApiError::Decode {
+        route: route.into(),
+        detail: e.to_string(),
+    })?;
+    scan.pages += 1;
+    for raw in page.events {
+        match to_change(route, raw)? {
+            Some(change) => {
+                scan.changes += 1;
+                on_change(change);
+            }
+            None => scan.other_events += 1,
+        }
+    }
+    Ok((page.has_more, page.cursor))
+}
+
+/// Identical events have identical JSON; the hash stands in for the event
+/// id the log does not have.
+fn fingerprint(raw: &RawValue) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    raw.get().hash(&mut hasher);
+    hasher.finish()
+}
+
+fn to_change(route: &str, raw: &RawValue) -> Result<Option<StatusChange>, ApiError> {
+    let event: RawEvent = serde_json::from_str(raw.get()).map_err(|e| ApiError::Decode {
+        route: route.into(),
+        detail: e.to_string(),
+    })?;
     let Details::BackupStatusChanged(details) = event.details else {
         return Ok(None);
     };
@@ -164,6 +235,7 @@ fn to_change(route: &str, event: RawEvent) -> Result<Option<StatusChange>, ApiEr
         session_id,
         timestamp,
         new_status: BackupStatus::from_tag(&tag),
+        fingerprint: fingerprint(raw),
     }))
 }
 
@@ -172,8 +244,8 @@ mod tests {
     use super::*;
 
     fn parse(json: &str) -> Option<StatusChange> {
-        let event: RawEvent = serde_json::from_str(json).unwrap();
-        to_change(ROUTE_GET_EVENTS, event).unwrap()
+        let raw: Box<RawValue> = serde_json::from_str(json).unwrap();
+        to_change(ROUTE_GET_EVENTS, &raw).unwrap()
     }
 
     #[test]
@@ -227,11 +299,11 @@ mod tests {
 
     #[test]
     fn a_bad_timestamp_is_a_decode_error_not_a_silent_skip() {
-        let event: RawEvent = serde_json::from_str(
+        let raw: Box<RawValue> = serde_json::from_str(
             r#"{"timestamp": "yesterday", "details": {".tag": "device_sync_backup_status_changed_details",
               "new_value": {".tag": "enabled"}}}"#,
         )
         .unwrap();
-        assert!(to_change(ROUTE_GET_EVENTS, event).is_err());
+        assert!(to_change(ROUTE_GET_EVENTS, &raw).is_err());
     }
 }

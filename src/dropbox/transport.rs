@@ -142,6 +142,16 @@ impl Transport {
         decode(route, &bytes)
     }
 
+    /// Calls an RPC route and returns the raw JSON result, for callers that
+    /// decode it themselves (borrowing from the bytes).
+    pub async fn rpc_bytes<A: Serialize>(&self, route: &str, arg: &A) -> Result<Vec<u8>, ApiError> {
+        let body = serde_json::to_vec(arg).map_err(|e| ApiError::Decode {
+            route: route.into(),
+            detail: e.to_string(),
+        })?;
+        self.call(route, Some(body)).await
+    }
+
     /// Calls a route that takes no argument (`team/get_info`).
     pub async fn rpc_void<R: DeserializeOwned>(&self, route: &str) -> Result<R, ApiError> {
         let bytes = self.call(route, None).await?;

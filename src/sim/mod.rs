@@ -57,6 +57,28 @@ pub struct SimConfig {
     pub token_max_calls: Option<u64>,
     /// The app key (OAuth `client_id`) the simulator's app has.
     pub app_key: String,
+    pub schedule: FaultSchedule,
+}
+
+/// Deterministic faults by call count, for `tbx dev simulate` and tests:
+/// every n-th API call (0: never) gets the fault.
+#[derive(Debug, Clone, Default)]
+pub struct FaultSchedule {
+    /// 429 with `Retry-After: retry_after`.
+    pub rate_limit_every: u64,
+    /// 503 plain text and 500 HTML, alternating.
+    pub fail_every: u64,
+    /// The connection closes half-way through the response body.
+    pub drop_every: u64,
+    /// Every n-th continuation (events or devices) is answered `reset`.
+    pub reset_every: u64,
+    /// Each page of events is served newest first (same-second events keep
+    /// their log order, so the tie rule is unaffected).
+    pub disorder: bool,
+    /// Milliseconds added before every answer.
+    pub latency_ms: u64,
+    /// Seconds in `Retry-After` (at least 1: the header is whole seconds).
+    pub retry_after: u64,
 }
 
 /// The simulated app's key, unless configured otherwise.
@@ -71,6 +93,7 @@ impl Default for SimConfig {
             token_lifetime: Duration::from_secs(14_400),
             token_max_calls: None,
             app_key: SIM_APP_KEY.to_string(),
+            schedule: FaultSchedule::default(),
         }
     }
 }
@@ -137,6 +160,10 @@ struct SimState {
     refresh_tokens: HashMap<String, RefreshInfo>,
     serial: u64,
     calls: BTreeMap<String, u64>,
+    /// API calls so far (not OAuth), for the fault schedule.
+    api_calls: u64,
+    /// Continuation calls so far, for `reset_every`.
+    continuations: u64,
     faults: Vec<PendingFault>,
 }
 

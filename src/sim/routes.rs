@@ -59,20 +59,44 @@ async fn rpc(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let serial = {
+    let (serial, call) = {
         let mut state = sim.state();
         *state.calls.entry(route.clone()).or_default() += 1;
         state.serial += 1;
-        state.serial
+        state.api_calls += 1;
+        (state.serial, state.api_calls)
     };
+    let schedule = &sim.config.schedule;
+    if schedule.latency_ms > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(schedule.latency_ms)).await;
+    }
+    let every = |n: u64| n > 0 && call % n == 0;
     let outcome = if method != Method::POST {
         Err(Failure::BadRequest(format!(
             "HTTP method {method} is not allowed; use POST"
         )))
+    } else if every(schedule.rate_limit_every) {
+        Err(Failure::Injected(Fault::RateLimited {
+            retry_after: Some(schedule.retry_after.max(1)),
+            text_body: false,
+            write_operations: false,
+        }))
+    } else if every(schedule.fail_every) {
+        let html = (call / schedule.fail_every) % 2 == 0;
+        Err(Failure::Injected(Fault::ServerError {
+            status: if html { 500 } else { 503 },
+            body: if html {
+                FaultBody::Html
+            } else {
+                FaultBody::Text
+            },
+            retry_after: None,
+        }))
     } else {
         handle(&sim, &route, &headers, &body, serial)
     };
     let mut response = match outcome {
+        Ok(value) if every(schedule.drop_every) => dropped_response(&value),
         Ok(value) => json_response(StatusCode::OK, &value),
         Err(failure) => failure_response(&route, failure),
     };
@@ -80,6 +104,81 @@ async fn rpc(
         response.headers_mut().insert("x-dropbox-request-id", v);
     }
     response
+}
+
+/// A 200 whose body stops half-way: the connection is closed mid-response.
+fn dropped_response(value: &Value) -> Response {
+    let body = serde_json::to_vec(value).unwrap_or_default();
+    let half = body.len() / 2;
+    let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
+        Ok(Bytes::copy_from_slice(&body[..half])),
+        Err(std::io::Error::other("simulated connection drop")),
+    ];
+    let mut response = Response::new(axum::body::Body::from_stream(futures_util::stream::iter(
+        chunks,
+    )));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    headers.insert(
+        header::CONTENT_LENGTH,
+        header::HeaderValue::from(body.len()),
+    );
+    response
+}
+
+/// `reset_every`: every n-th continuation of a listing is refused.
+fn scheduled_reset(sim: &Sim, route: &str, arg: &Value) -> Option<Failure> {
+    let every = sim.config.schedule.reset_every;
+    let is_continuation = route == "team_log/get_events/continue"
+        || (route == "team/devices/list_members_devices" && arg.get("cursor").is_some());
+    if every == 0 || !is_continuation {
+        return None;
+    }
+    let n = {
+        let mut state = sim.state();
+        state.continuations += 1;
+        state.continuations
+    };
+    if n % every != 0 {
+        return None;
+    }
+    let value = match route {
+        "team_log/get_events/continue" => arg
+            .get("cursor")
+            .and_then(Value::as_str)
+            .and_then(|c| cursor::decode::<EventsQuery>("events", c))
+            .and_then(|q| reset_timestamp(sim, &q))
+            .map(|t| json!(crate::domain::period::format_dropbox_time(t))),
+        _ => None,
+    };
+    Some(Failure::Route {
+        tag: "reset".into(),
+        value,
+    })
+}
+
+/// The timestamp a `reset` gives to resume from: the newest event the
+/// cursor returned, but never later than an event it had not returned yet,
+/// so a client that resumes there (as the contract says) loses nothing even
+/// though the log is not in time order.
+fn reset_timestamp(sim: &Sim, q: &EventsQuery) -> Option<DateTime<Utc>> {
+    let total = sim.index.events.len();
+    let matching = |i: &usize| event_matches(sim, q, *i);
+    let newest_returned = (0..q.position.min(total))
+        .filter(matching)
+        .map(|i| sim.index.events[i].timestamp)
+        .max();
+    let oldest_pending = (q.position.min(total)..total)
+        .filter(matching)
+        .map(|i| sim.index.events[i].timestamp)
+        .min();
+    match (newest_returned, oldest_pending) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b).or(q.start),
+    }
 }
 
 fn handle(sim: &Sim, route: &str, headers: &HeaderMap, body: &[u8], serial: u64) -> Outcome {
@@ -91,6 +190,9 @@ fn handle(sim: &Sim, route: &str, headers: &HeaderMap, body: &[u8], serial: u64)
     }
     let token = authorize(sim, headers, *scope)?;
     let arg = read_body(route, headers, body)?;
+    if let Some(reset) = scheduled_reset(sim, route, &arg) {
+        return Err(reset);
+    }
     match route {
         "team_log/get_events" => get_events(sim, decode(arg)?, serial),
         "team_log/get_events/continue" => get_events_continue(sim, decode(arg)?, serial),
@@ -543,6 +645,16 @@ fn events_page(sim: &Sim, mut q: EventsQuery, serial: u64) -> Value {
             events.push(sim.team.events[i].clone());
         }
         i += 1;
+    }
+    if cfg.schedule.disorder {
+        // Newest first; a stable sort keeps same-second events in log order.
+        let mut order: Vec<usize> = (0..events.len()).collect();
+        let stamps: Vec<_> = events
+            .iter()
+            .map(|e| e["timestamp"].as_str().unwrap_or_default().to_string())
+            .collect();
+        order.sort_by(|a, b| stamps[*b].cmp(&stamps[*a]));
+        events = order.into_iter().map(|k| events[k].clone()).collect();
     }
     q.position = i;
     let has_more = (i..total).any(|j| event_matches(sim, &q, j));

@@ -7,7 +7,7 @@ use chrono::{DurationRound, Utc};
 use clap::Args;
 
 use crate::sim::generate::{generate, GenSpec};
-use crate::sim::{self, SimConfig, SimError, SimHandle, SimTeam};
+use crate::sim::{self, FaultSchedule, SimConfig, SimError, SimHandle, SimTeam};
 
 /// Serve a simulated Dropbox team API on 127.0.0.1 until Ctrl-C
 #[derive(Debug, Clone, Args)]
@@ -32,9 +32,53 @@ pub struct SimulateArgs {
     #[arg(long, value_name = "SECS", default_value_t = 14_400,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub token_lifetime: u64,
-    /// An access token expires after this many API calls (to try refresh)
+    /// Fault: an access token expires after N API calls
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
-    pub token_max_calls: Option<u64>,
+    pub expire_every: Option<u64>,
+    /// Fault: every N-th API call gets 429 with Retry-After
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub rate_limit_every: u64,
+    /// Fault: every N-th API call fails (503 plain text and 500 HTML, alternating)
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub fail_every: u64,
+    /// Fault: every N-th API call has its connection closed mid-response
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub drop_every: u64,
+    /// Fault: every N-th continuation (events, devices) is answered `reset`
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub reset_every: u64,
+    /// Every N-th page of events is empty with has_more (0: never)
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub empty_every: u64,
+    /// Serve each page of events newest first
+    #[arg(long)]
+    pub disorder: bool,
+    /// Milliseconds of latency added to every API call
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub latency_ms: u64,
+    /// Seconds in Retry-After for rate-limit faults
+    #[arg(long, value_name = "SECS", default_value_t = 1)]
+    pub retry_after: u64,
+}
+
+impl SimulateArgs {
+    pub fn config(&self) -> SimConfig {
+        SimConfig {
+            token_lifetime: std::time::Duration::from_secs(self.token_lifetime),
+            token_max_calls: self.expire_every,
+            empty_page_every: self.empty_every,
+            schedule: FaultSchedule {
+                rate_limit_every: self.rate_limit_every,
+                fail_every: self.fail_every,
+                drop_every: self.drop_every,
+                reset_every: self.reset_every,
+                disorder: self.disorder,
+                latency_ms: self.latency_ms,
+                retry_after: self.retry_after,
+            },
+            ..SimConfig::default()
+        }
+    }
 }
 
 /// A generated team whose history ends at the current minute, so relative
@@ -77,12 +121,7 @@ pub async fn exec(args: &SimulateArgs) -> Result<SimHandle, SimError> {
         })?;
     }
     let summary = team_summary(&team);
-    let config = SimConfig {
-        token_lifetime: std::time::Duration::from_secs(args.token_lifetime),
-        token_max_calls: args.token_max_calls,
-        ..SimConfig::default()
-    };
-    let handle = sim::start(team, config, args.port).await?;
+    let handle = sim::start(team, args.config(), args.port).await?;
     println!("Dropbox API simulator listening on {}", handle.base_url);
     println!("Team: {summary}");
     println!();

@@ -368,6 +368,8 @@ async fn run(
             "changes": scan.changes,
             "sessions": fold.sessions(),
             "skipped_without_session_id": fold.without_session(),
+            "duplicates_dropped": fold.duplicates(),
+            "listing_restarts": scan.restarts,
             "skipped_other_events": scan.other_events,
         }),
     );
