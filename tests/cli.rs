@@ -139,7 +139,6 @@ fn options_not_built_yet_refuse_to_run() {
         vec!["-auto-open"],
         vec!["-retain-job-data", "none"],
         vec!["-lang", "ja"],
-        vec!["-bandwidth-kb", "100"],
     ] {
         let mut all = vec!["-start-time", "-1d"];
         all.extend(args.iter());

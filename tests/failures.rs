@@ -228,3 +228,54 @@ fn ctrl_c_stops_the_run_with_exit_4_and_no_report() {
     assert!(last_two[0].contains("\"interrupted\""), "{log}");
     assert!(log.contains("\"step\":\"scan audit log\""), "{log}");
 }
+
+#[test]
+fn every_fault_at_once_gives_the_fault_free_report() {
+    use tbx::sim::FaultSchedule;
+    let team = team(200, 36);
+    let start = anchor() - Duration::days(75);
+    let expected = expected_rows(&team, start, None);
+    let config = tbx::sim::SimConfig {
+        token_max_calls: Some(6),
+        empty_page_every: 3,
+        events_page_max: 60,
+        schedule: FaultSchedule {
+            rate_limit_every: 11,
+            fail_every: 7,
+            drop_every: 13,
+            reset_every: 10,
+            disorder: true,
+            latency_ms: 0,
+            retry_after: 1,
+        },
+        ..tbx::sim::SimConfig::default()
+    };
+    let sim = tbx::sim::start_background(team, config).unwrap();
+    let (_, refresh) = sim.grant(&tbx::sim::ALL_SCOPES, std::time::Duration::from_secs(3600));
+    let run = run_with(
+        None,
+        &status_args(&["-start-time", &z(start), "-output", "none"]),
+        &[
+            ("TOOLBOX_DROPBOX_API_URL", &sim.base_url),
+            ("TOOLBOX_DROPBOX_REFRESH_TOKEN", &refresh),
+            ("TOOLBOX_DROPBOX_APP_KEY", sim.app_key()),
+        ],
+    );
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert_reports_match(&run, &expected);
+    let log = std::fs::read_to_string(job_dir(run.home.path()).join("logs/toolbox.log")).unwrap();
+    for sign in [
+        "HTTP 429",
+        "HTTP 503",
+        "HTTP 500: <!DOCTYPE html>",
+        "network error",
+        "\"listing_restarts\":",
+    ] {
+        assert!(log.contains(sign), "the run should have met {sign}");
+    }
+    assert!(
+        !log.contains("\"listing_restarts\":0"),
+        "resets must have happened"
+    );
+    assert!(sim.expired_tokens() > 0, "tokens must have expired");
+}

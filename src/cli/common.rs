@@ -3,7 +3,7 @@
 //! is not built yet are refused with "not supported yet" rather than
 //! silently ignored.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::builder::BoolishValueParser;
 use clap::{ArgAction, Args, ValueEnum};
@@ -153,29 +153,17 @@ pub struct CommonOptions {
     pub quiet: bool,
     pub proxy: Option<String>,
     pub write_log: bool,
+    /// `-bandwidth-kb`; `None` for unlimited.
+    pub bandwidth_kb: Option<u64>,
 }
 
 impl CommonArgs {
     pub fn validate(&self) -> Result<CommonOptions, OptionError> {
         if let Some(path) = &self.auth_database {
-            if path.as_os_str().is_empty() || path.is_dir() {
-                return Err(invalid(
-                    "auth-database",
-                    format!(
-                        "'{}' is not a file path; expected e.g. /path/to/secrets.db",
-                        path.display()
-                    ),
-                ));
-            }
+            check_database_path("auth-database", path)?;
         }
         if self.auto_open {
             return Err(not_supported("auto-open", ""));
-        }
-        if self.bandwidth_kb != 0 {
-            return Err(not_supported(
-                "bandwidth-kb",
-                format!("{}", self.bandwidth_kb),
-            ));
         }
         if self.budget_storage == Budget::Low {
             return Err(not_supported("budget-storage", "low"));
@@ -205,18 +193,7 @@ impl CommonArgs {
             ));
         }
         if let Some(path) = &self.workspace {
-            if path.as_os_str().is_empty() {
-                return Err(invalid(
-                    "workspace",
-                    "expected a folder path, got an empty value",
-                ));
-            }
-            if path.exists() && !path.is_dir() {
-                return Err(invalid(
-                    "workspace",
-                    format!("'{}' exists and is not a folder", path.display()),
-                ));
-            }
+            check_writable_folder("workspace", path)?;
         }
         let proxy = self.proxy.as_deref().map(validate_proxy).transpose()?;
         let default_concurrency = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -237,8 +214,63 @@ impl CommonArgs {
             quiet: self.quiet,
             proxy,
             write_log: !self.skip_logging,
+            bandwidth_kb: Some(self.bandwidth_kb).filter(|&kb| kb > 0),
         })
     }
+}
+
+/// The folder exists (or can be made) and a file can be written in it.
+fn check_writable_folder(option: &'static str, path: &Path) -> Result<(), OptionError> {
+    if path.as_os_str().is_empty() {
+        return Err(invalid(
+            option,
+            "expected a folder path, got an empty value",
+        ));
+    }
+    if path.exists() && !path.is_dir() {
+        return Err(invalid(
+            option,
+            format!("'{}' exists and is not a folder", path.display()),
+        ));
+    }
+    std::fs::create_dir_all(path)
+        .map_err(|e| invalid(option, format!("cannot create '{}': {e}", path.display())))?;
+    let probe = path.join(format!(".tbx-write-test-{}", std::process::id()));
+    std::fs::write(&probe, b"")
+        .and_then(|()| std::fs::remove_file(&probe))
+        .map_err(|e| invalid(option, format!("cannot write in '{}': {e}", path.display())))
+}
+
+/// A database file path whose folder can be written, and which, when it
+/// exists, is a file that opens for writing.
+fn check_database_path(option: &'static str, path: &Path) -> Result<(), OptionError> {
+    if path.as_os_str().is_empty() || path.is_dir() {
+        return Err(invalid(
+            option,
+            format!(
+                "'{}' is not a file path; expected e.g. /path/to/secrets.db",
+                path.display()
+            ),
+        ));
+    }
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    check_writable_folder(option, folder)?;
+    if path.exists() {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|e| {
+                invalid(
+                    option,
+                    format!("cannot open '{}' for writing: {e}", path.display()),
+                )
+            })?;
+    }
+    Ok(())
 }
 
 fn validate_proxy(value: &str) -> Result<String, OptionError> {
@@ -301,7 +333,6 @@ mod tests {
     fn options_not_built_yet_say_so() {
         for args in [
             &["--auto-open"][..],
-            &["--bandwidth-kb", "10"],
             &["--budget-storage", "low"],
             &["--extra", "x.json"],
             &["--lang", "ja"],

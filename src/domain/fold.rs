@@ -219,3 +219,89 @@ mod tests {
         assert_eq!(fold.sessions(), 1);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// (session 0..4, second 0..6, status 0..3, a salt that makes events
+    /// distinct): few sessions and seconds, so ties are common.
+    fn arb_events() -> impl Strategy<Value = Vec<(u8, u8, u8, u16)>> {
+        proptest::collection::vec((0u8..4, 0u8..6, 0u8..3, any::<u16>()), 0..40)
+    }
+
+    fn to_change(e: &(u8, u8, u8, u16), index: usize) -> StatusChange {
+        let (session, second, status, salt) = *e;
+        StatusChange {
+            session_id: Some(format!("s{session}")),
+            timestamp: DateTime::from_timestamp(1_700_000_000 + second as i64, 0).unwrap(),
+            new_status: BackupStatus::from_tag(["enabled", "disabled", "paused"][status as usize]),
+            // Distinct events get distinct fingerprints; a re-delivery keeps its own.
+            fingerprint: (index as u64) << 16 | salt as u64,
+        }
+    }
+
+    fn rows(changes: impl IntoIterator<Item = StatusChange>) -> Vec<(String, i64, String)> {
+        let mut fold = StatusFold::new();
+        changes.into_iter().for_each(|c| fold.push(c));
+        let mut out: Vec<_> = fold
+            .finish()
+            .into_iter()
+            .map(|(k, v)| (k, v.timestamp.timestamp(), v.status.as_str().to_string()))
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Reorders the log, keeping the relative order of events that share a
+    /// session and a second (the tie rule makes that order meaningful).
+    fn permute(changes: &[StatusChange], keys: &[u32]) -> Vec<StatusChange> {
+        let mut order: Vec<usize> = (0..changes.len()).collect();
+        order.sort_by_key(|&i| keys.get(i).copied().unwrap_or(0));
+        let group = |c: &StatusChange| (c.session_id.clone(), c.timestamp);
+        let mut slots: std::collections::HashMap<_, std::collections::VecDeque<usize>> =
+            Default::default();
+        for (i, c) in changes.iter().enumerate() {
+            slots.entry(group(c)).or_default().push_back(i);
+        }
+        order
+            .iter()
+            .map(|&i| {
+                let next = slots
+                    .get_mut(&group(&changes[i]))
+                    .and_then(|q| q.pop_front())
+                    .unwrap();
+                changes[next].clone()
+            })
+            .collect()
+    }
+
+    proptest! {
+        #[test]
+        fn order_of_unrelated_events_and_redelivery_do_not_change_the_rows(
+            events in arb_events(),
+            keys in proptest::collection::vec(any::<u32>(), 40),
+            reset_at in 0usize..40,
+            replay_from in 0usize..40,
+            page in 1usize..7,
+        ) {
+            let changes: Vec<StatusChange> = events.iter().enumerate().map(|(i, e)| to_change(e, i)).collect();
+            let expected = rows(changes.clone());
+
+            let permuted = permute(&changes, &keys);
+            prop_assert_eq!(rows(permuted.clone()), expected.clone());
+
+            // A reset after `reset_at` events replays from `replay_from`.
+            let cut = reset_at.min(permuted.len());
+            let from = replay_from.min(cut);
+            let mut delivered: Vec<StatusChange> = permuted[..cut].to_vec();
+            delivered.extend(permuted[from..].iter().cloned());
+            prop_assert_eq!(rows(delivered), expected.clone());
+
+            // Page boundaries are invisible to the fold.
+            let paged: Vec<StatusChange> = permuted.chunks(page).flat_map(|p| p.to_vec()).collect();
+            prop_assert_eq!(rows(paged), expected);
+        }
+    }
+}

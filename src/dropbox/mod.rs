@@ -4,6 +4,7 @@
 //! back to the recipe.
 
 pub mod auth;
+pub mod bandwidth;
 pub mod devices;
 pub mod error;
 pub mod members;

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::tokens::TokenSource;
 use super::auth::ApiBase;
+use super::bandwidth::Bandwidth;
 use super::error::{first_line, ApiError};
 
 /// What one finished HTTP attempt looked like, for logs. No secrets.
@@ -44,6 +45,8 @@ pub struct TransportConfig {
     /// Cap on the total time one request may spend waiting on 429s.
     pub max_rate_limit_wait: Duration,
     pub observer: Option<CallObserver>,
+    /// `-bandwidth-kb`, shared by every request.
+    pub bandwidth: Option<Arc<Bandwidth>>,
 }
 
 impl TransportConfig {
@@ -56,6 +59,7 @@ impl TransportConfig {
             max_attempts: 8,
             max_rate_limit_wait: Duration::from_secs(600),
             observer: None,
+            bandwidth: None,
         }
     }
 }
@@ -191,7 +195,7 @@ impl Transport {
                     let retry_after =
                         header(&response, "retry-after").and_then(|v| v.trim().parse::<u64>().ok());
                     let status = response.status().as_u16();
-                    match response.bytes().await {
+                    match self.read_body(response).await {
                         Ok(bytes) => {
                             record.response_bytes = bytes.len();
                             self.classify(route, status, retry_after, &bytes, error_attempts)
@@ -280,6 +284,19 @@ impl Transport {
                 }
             }
         }
+    }
+
+    /// The response body, throttled by `-bandwidth-kb` when set.
+    async fn read_body(&self, mut response: reqwest::Response) -> Result<Vec<u8>, reqwest::Error> {
+        let Some(limit) = &self.config.bandwidth else {
+            return response.bytes().await.map(|b| b.to_vec());
+        };
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await? {
+            limit.consume(chunk.len()).await;
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
     }
 
     fn observe(&self, record: &CallRecord) {

@@ -25,13 +25,15 @@ pub(crate) fn write_xlsx(
 ) -> Result<(), ReportError> {
     if rows.len() <= CHUNK_ROWS {
         let p = Pending::new(dir, &format!("{name}.xlsx"));
+        let result = write_chunk(&p, name, rows);
         pending.push(p);
-        return write_chunk(pending.last().expect("just pushed"), name, rows);
+        return result;
     }
     for (index, chunk) in rows.chunks(CHUNK_ROWS).enumerate() {
         let p = Pending::new(dir, &format!("{name}_{index:04}.xlsx"));
+        let result = write_chunk(&p, name, chunk);
         pending.push(p);
-        write_chunk(pending.last().expect("just pushed"), name, chunk)?;
+        result?;
     }
     Ok(())
 }

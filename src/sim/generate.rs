@@ -167,7 +167,7 @@ impl Gen {
                     "linux" => 2,
                     _ => 1,
                 })
-                .expect("weights are positive");
+                .unwrap_or(&("windows", "Windows 11 Pro"));
                 // Hostile names go to linked clients, so they reach reports.
                 let hostile_name = if k == 0 && linked > 0 {
                     hostile.next()
@@ -246,21 +246,22 @@ fn member_json(m: &Member, now: DateTime<Utc>) -> Value {
         "member_folder_id": "3012345678",
         "root_folder_id": "3012300000",
     });
-    let obj = profile.as_object_mut().expect("json! object");
-    if m.status == "invited" {
-        obj.insert(
-            "invited_on".into(),
-            json!(format_dropbox_time(now - Duration::days(3))),
-        );
-    } else {
-        obj.insert("account_id".into(), json!(m.account_id));
-        obj.insert("joined_on".into(), json!("2024-03-02T10:00:00Z"));
-    }
-    if m.status == "suspended" {
-        obj.insert(
-            "suspended_on".into(),
-            json!(format_dropbox_time(now - Duration::days(5))),
-        );
+    if let Some(obj) = profile.as_object_mut() {
+        if m.status == "invited" {
+            obj.insert(
+                "invited_on".into(),
+                json!(format_dropbox_time(now - Duration::days(3))),
+            );
+        } else {
+            obj.insert("account_id".into(), json!(m.account_id));
+            obj.insert("joined_on".into(), json!("2024-03-02T10:00:00Z"));
+        }
+        if m.status == "suspended" {
+            obj.insert(
+                "suspended_on".into(),
+                json!(format_dropbox_time(now - Duration::days(5))),
+            );
+        }
     }
     let roles = if m.admin {
         json!([{"role_id": "pid_dbtmr:1", "name": "Team admin", "description": "Manage everything."}])
@@ -471,7 +472,7 @@ pub fn generate(spec: &GenSpec) -> SimTeam {
         }
         // A same-second tie: two changes in one second, opposite values.
         if n % 11 == 4 {
-            let at = *times.last().expect("at least one time") + Duration::seconds(1);
+            let at = times.last().copied().unwrap_or(start) + Duration::seconds(1);
             let actor = Some(json!({".tag": "user", "user": user_log_info(owner)}));
             events.push((
                 at,

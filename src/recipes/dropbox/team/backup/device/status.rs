@@ -20,6 +20,7 @@ use crate::domain::row::{build_rows, Row};
 use crate::dropbox::auth::login::{self, Interaction, LoginContext};
 use crate::dropbox::auth::tokens::TokenSource;
 use crate::dropbox::auth::{store, AccessToken, ApiBase, AuthError};
+use crate::dropbox::bandwidth::Bandwidth;
 use crate::dropbox::transport::{http_client, CallRecord};
 use crate::dropbox::{devices, members, team, team_log, ApiError, Transport, TransportConfig};
 use crate::job::{resolve_home, Job, JobError, Level};
@@ -238,6 +239,7 @@ fn transport_for(
 ) -> Result<Transport, ApiError> {
     let mut config = TransportConfig::new(target.base.clone(), tokens);
     config.proxy = common.proxy.clone();
+    config.bandwidth = common.bandwidth_kb.map(|kb| Arc::new(Bandwidth::new(kb)));
     let job = Arc::clone(job);
     let verbose = common.verbose;
     config.observer = Some(Arc::new(move |call: &CallRecord| {
