@@ -516,7 +516,8 @@ fn add_boundary_events(
     events: &mut Vec<(DateTime<Utc>, Value)>,
 ) {
     let linked: Vec<&Desktop> = desktops.iter().filter(|d| d.linked).collect();
-    if linked.len() < 4 {
+    // Two marks, two clients each, at indexes 1..=4.
+    if linked.len() < 5 {
         return;
     }
     let marks = boundary_marks(g.spec.anchor);
@@ -646,6 +647,16 @@ mod tests {
 
     fn spec() -> GenSpec {
         GenSpec::new(60, 7, parse_dropbox_time("2026-07-01T00:00:00Z").unwrap())
+    }
+
+    #[test]
+    fn tiny_teams_generate_without_panicking() {
+        for members in 1..12 {
+            for seed in 0..5 {
+                let team = generate(&GenSpec::new(members, seed, spec().anchor));
+                team.index().unwrap();
+            }
+        }
     }
 
     #[test]
