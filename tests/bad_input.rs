@@ -72,6 +72,16 @@ fn every_bad_input_is_refused_before_any_call() {
             "possible values: default, on_error, none",
         ),
         (
+            vec![
+                "-start-time",
+                "-1d",
+                "-output-filter",
+                "select(.latest_status ==",
+            ],
+            vec![],
+            "-output-filter: syntax error at column",
+        ),
+        (
             vec!["-start-time", "-1d", "-proxy", "proxy.example.com"],
             vec![],
             "-proxy: 'proxy.example.com' is not a proxy; expected hostname:port",

@@ -135,7 +135,6 @@ fn unknown_commands_exit_with_the_invalid_command_code() {
 #[test]
 fn options_not_built_yet_refuse_to_run() {
     for args in [
-        vec!["-output-filter", ".x"],
         vec!["-auto-open"],
         vec!["-retain-job-data", "none"],
         vec!["-lang", "ja"],

@@ -4,12 +4,14 @@
 //! silently ignored.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use clap::builder::BoolishValueParser;
 use clap::{ArgAction, Args, ValueEnum};
 use thiserror::Error;
 
 use crate::report::console::OutputMode;
+use crate::report::filter::RowFilter;
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum OptionError {
@@ -109,7 +111,9 @@ pub struct CommonArgs {
     /// Output format for the console
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t)]
     pub output: Output,
-    /// Filter the JSON output with a jq expression
+    /// jq filter applied to each row of the JSON output (stdout and devices.json;
+    /// CSV, XLSX and the table stay unfiltered). Strings print raw; `empty` drops a row
+
     #[arg(long, value_name = "JQ", allow_hyphen_values = true)]
     pub output_filter: Option<String>,
     /// HTTP/HTTPS proxy (hostname:port); `DIRECT` to use no proxy
@@ -140,7 +144,7 @@ pub struct CommonArgs {
 }
 
 /// Validated common options: what the recipes may rely on.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct CommonOptions {
     pub workspace: Option<PathBuf>,
     pub auth_database: Option<PathBuf>,
@@ -155,6 +159,8 @@ pub struct CommonOptions {
     pub write_log: bool,
     /// `-bandwidth-kb`; `None` for unlimited.
     pub bandwidth_kb: Option<u64>,
+    /// `-output-filter`, compiled.
+    pub output_filter: Option<Arc<RowFilter>>,
 }
 
 impl CommonArgs {
@@ -180,9 +186,12 @@ impl CommonArgs {
         if self.lang == Lang::Ja {
             return Err(not_supported("lang", "ja (messages are in English only)"));
         }
-        if self.output_filter.is_some() {
-            return Err(not_supported("output-filter", "(jq filters)"));
-        }
+        let output_filter = match &self.output_filter {
+            Some(code) => Some(Arc::new(RowFilter::compile(code).map_err(|message| {
+                invalid("output-filter", format!("{message} in '{code}'"))
+            })?)),
+            None => None,
+        };
         if self.retain_job_data != RetainJobData::Default {
             return Err(not_supported(
                 "retain-job-data",
@@ -215,6 +224,7 @@ impl CommonArgs {
             proxy,
             write_log: !self.skip_logging,
             bandwidth_kb: Some(self.bandwidth_kb).filter(|&kb| kb > 0),
+            output_filter,
         })
     }
 }
@@ -336,7 +346,6 @@ mod tests {
             &["--budget-storage", "low"],
             &["--extra", "x.json"],
             &["--lang", "ja"],
-            &["--output-filter", ".x"],
             &["--retain-job-data", "on_error"],
         ] {
             let err = parse(args).unwrap_err();

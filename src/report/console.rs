@@ -76,12 +76,14 @@ impl Console {
         let _ = writeln!(io::stderr().lock(), "Warning: {}", sanitize(line));
     }
 
-    pub fn rows(&self, rows: &[Row]) {
+    /// The rows: a table in text modes (unfiltered), `json_lines` (the
+    /// filtered JSON) in JSON mode.
+    pub fn rows(&self, rows: &[Row], json_lines: &[String]) {
         let mut out = io::stdout().lock();
         let _ = match self.mode {
             OutputMode::Text => write_text_table(&mut out, rows, terminal_width()),
             OutputMode::Markdown => write_markdown_table(&mut out, rows),
-            OutputMode::Json => crate::report::json::write_json_lines(&mut out, rows),
+            OutputMode::Json => crate::report::json::write_lines(&mut out, json_lines),
             OutputMode::None => Ok(()),
         };
         let _ = out.flush();

@@ -5,6 +5,7 @@
 
 pub mod console;
 pub mod csv;
+pub mod filter;
 pub mod json;
 pub mod xlsx;
 
@@ -73,16 +74,18 @@ impl Pending {
     }
 }
 
-/// Writes `rows` as `<name>.json|csv|xlsx` into `dir` and returns the final
-/// paths, in the order tbx lists them (csv, json, xlsx).
+/// Writes `rows` as `<name>.csv|xlsx` and `json_lines` (the rows, or what
+/// `-output-filter` made of them) as `<name>.json` into `dir`, and returns
+/// the final paths in the order tbx lists them (csv, json, xlsx).
 pub fn write_reports(
     dir: &Path,
     name: &str,
     rows: &[Row],
+    json_lines: &[String],
     formats: Formats,
 ) -> Result<Vec<PathBuf>, ReportError> {
     let mut pending = Vec::new();
-    let result = write_all(dir, name, rows, formats, &mut pending);
+    let result = write_all(dir, name, rows, json_lines, formats, &mut pending);
     if let Err(e) = result {
         for p in &pending {
             let _ = std::fs::remove_file(&p.temp);
@@ -117,6 +120,7 @@ fn write_all(
     dir: &Path,
     name: &str,
     rows: &[Row],
+    json_lines: &[String],
     formats: Formats,
     pending: &mut Vec<Pending>,
 ) -> Result<(), ReportError> {
@@ -127,7 +131,7 @@ fn write_all(
     }
     if formats.json {
         write_text_file(dir, &format!("{name}.json"), pending, |out| {
-            json::write_json_lines(out, rows)
+            json::write_lines(out, json_lines)
         })?;
     }
     if formats.xlsx {

@@ -25,6 +25,7 @@ use crate::dropbox::transport::{http_client, CallRecord};
 use crate::dropbox::{devices, members, team, team_log, ApiError, Transport, TransportConfig};
 use crate::job::{resolve_home, Job, JobError, Level};
 use crate::report::console::Console;
+use crate::report::json::{json_lines, FilterFailure};
 use crate::report::{write_reports, Formats, ReportError};
 
 pub const REPORT_NAME: &str = "devices";
@@ -138,6 +139,8 @@ pub enum RecipeError {
     Api(#[from] ApiError),
     #[error(transparent)]
     Report(#[from] ReportError),
+    #[error(transparent)]
+    Filter(#[from] FilterFailure),
 }
 
 /// A failed run, with the job log that tells where it stopped.
@@ -402,14 +405,15 @@ async fn run(
     } else {
         Formats::ALL
     };
-    let reports = write_reports(&job.reports, REPORT_NAME, &rows, formats)?;
+    let json_lines = json_lines(&rows, options.common.output_filter.as_deref())?;
+    let reports = write_reports(&job.reports, REPORT_NAME, &rows, &json_lines, formats)?;
     job.log(
         Level::Info,
         "reports written",
         json!({"rows": rows.len(), "files": reports.iter().map(|p| p.display().to_string()).collect::<Vec<_>>()}),
     );
 
-    console.rows(&rows);
+    console.rows(&rows, &json_lines);
     console.report_paths(&reports);
     Ok(Outcome {
         job_dir: job.dir.clone(),

@@ -1,0 +1,133 @@
+//! `-output-filter`: jq applied to each row of the JSON output (stdout and
+//! devices.json), never to CSV, XLSX or the table; compiled before any call.
+
+mod common;
+
+use chrono::Duration;
+use common::*;
+
+fn setup() -> (
+    tbx::sim::SimHandle,
+    Vec<serde_json::Map<String, serde_json::Value>>,
+    String,
+) {
+    let team = team(40, 71);
+    let start = anchor() - Duration::days(60);
+    let expected = expected_rows(&team, start, None);
+    (start_sim(team), expected, z(start))
+}
+
+fn start_sim(team: tbx::sim::SimTeam) -> tbx::sim::SimHandle {
+    common::start(team)
+}
+
+#[test]
+fn select_and_project_prints_raw_strings_and_filters_devices_json_only() {
+    let (sim, expected, start) = setup();
+    let filter = r#"select(.latest_status == "disabled") | .actor_user_email"#;
+    let run = run(
+        &sim,
+        &status_args(&["-start-time", &start, "-quiet", "-output-filter", filter]),
+    );
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let want: Vec<String> = expected
+        .iter()
+        .filter(|r| r["latest_status"] == "disabled")
+        .map(|r| r["actor_user_email"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!want.is_empty());
+    let got: Vec<String> = run.stdout().lines().map(str::to_string).collect();
+    assert_eq!(got, want);
+    let json = std::fs::read_to_string(run.reports().join("devices.json")).unwrap();
+    assert_eq!(json, run.stdout(), "devices.json is filtered as in tbx");
+    let csv = read_csv(&run.reports().join("devices.csv"));
+    assert_eq!(csv.len(), expected.len() + 1, "CSV stays unfiltered");
+}
+
+#[test]
+fn identity_empty_and_object_construction() {
+    let (sim, expected, start) = setup();
+    let run_filter = |f: &str| {
+        run(
+            &sim,
+            &status_args(&[
+                "-start-time",
+                &start,
+                "-output",
+                "json",
+                "-output-filter",
+                f,
+            ]),
+        )
+    };
+
+    let identity = run_filter(".");
+    assert_eq!(read_json_lines(&identity.stdout()), expected);
+
+    let empty = run_filter("empty");
+    assert_eq!(empty.code(), 0);
+    assert_eq!(empty.stdout(), "");
+    assert_eq!(
+        std::fs::read_to_string(empty.reports().join("devices.json")).unwrap(),
+        ""
+    );
+
+    let objects = run_filter("{host: .session_info_host_name, status: .latest_status}");
+    let lines: Vec<serde_json::Value> = objects
+        .stdout()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), expected.len());
+    assert_eq!(
+        lines[0],
+        serde_json::json!({"host": expected[0]["session_info_host_name"], "status": expected[0]["latest_status"]})
+    );
+    assert!(
+        objects.stdout().lines().all(|l| !l.contains(": ")),
+        "compact JSON"
+    );
+}
+
+#[test]
+fn a_runtime_error_names_the_row_and_fails_the_run_without_reports() {
+    let (sim, expected, start) = setup();
+    let run = run(
+        &sim,
+        &status_args(&[
+            "-start-time",
+            &start,
+            "-quiet",
+            "-output-filter",
+            ".timestamp + 1",
+        ]),
+    );
+    assert_eq!(run.code(), 8, "{}", run.stderr());
+    let stderr = run.stderr();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let first_session = expected[0]["session_info_session_id"].as_str().unwrap();
+    assert!(
+        stderr.contains(&format!(
+            "-output-filter failed on the row of session {first_session}"
+        )),
+        "{stderr}"
+    );
+    assert!(run.report_names().is_empty());
+}
+
+#[test]
+fn a_filter_that_does_not_compile_is_a_bad_option_before_any_call() {
+    let (sim, _, start) = setup();
+    let run = run(
+        &sim,
+        &status_args(&["-start-time", &start, "-output-filter", ". | | ."]),
+    );
+    assert_eq!(run.code(), 10, "{}", run.stderr());
+    assert!(
+        run.stderr()
+            .starts_with("Error: -output-filter: syntax error at column 5"),
+        "{}",
+        run.stderr()
+    );
+    assert!(sim.call_counts().is_empty());
+}
