@@ -303,10 +303,10 @@ fn no_app_key_says_how_to_register_one() {
 #[test]
 fn environment_refresh_token_is_refreshed_once_per_expiry_and_never_stored() {
     let config = SimConfig {
-        token_max_calls: Some(1),
+        token_max_calls: Some(3),
         ..SimConfig::default()
     };
-    let team_data = team(25, 41);
+    let team_data = team(120, 41);
     let start = anchor() - chrono::Duration::days(60);
     let expected = expected_rows(&team_data, start, None);
     let sim = tbx::sim::start_background(team_data, config).unwrap();

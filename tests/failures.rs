@@ -15,12 +15,21 @@ fn start_time() -> String {
 }
 
 fn args(start: &str) -> Vec<&str> {
-    status_args(&["-start-time", start, "-output", "none"])
+    status_args(&["-start-time", start, "-output", "none", "-concurrency", "1"])
+}
+
+/// Small event pages, so every listing has continuations to fault.
+fn start_small_pages(team: SimTeam) -> tbx::sim::SimHandle {
+    let config = tbx::sim::SimConfig {
+        events_page_max: 20,
+        ..tbx::sim::SimConfig::default()
+    };
+    tbx::sim::start_background(team, config).unwrap()
 }
 
 /// API calls per route of a fault-free run on the same team.
 fn baseline_calls(team: &SimTeam) -> BTreeMap<String, u64> {
-    let sim = start(team.clone());
+    let sim = start_small_pages(team.clone());
     let run = run(&sim, &args(&start_time()));
     assert_eq!(run.code(), 0, "{}", run.stderr());
     sim.call_counts()
@@ -39,7 +48,7 @@ fn transient_server_errors_and_rate_limits_are_retried_to_the_same_report() {
         baseline.contains_key("team/members/list_v2"),
         "{baseline:?}"
     );
-    let sim = start(team);
+    let sim = start_small_pages(team);
     let faulted = [
         (
             "team_log/get_events",
@@ -111,7 +120,7 @@ fn a_device_listing_reset_restarts_the_listing() {
     let baseline = baseline_calls(&team);
     let pages = baseline["team/devices/list_members_devices"];
     assert!(pages >= 2, "the listing must have several pages");
-    let sim = start(team);
+    let sim = start_small_pages(team);
     sim.inject_after(
         "team/devices/list_members_devices",
         1,
@@ -144,7 +153,7 @@ fn a_route_error_fails_the_run_with_one_line_and_no_report_files() {
     );
     let run = run(
         &sim,
-        &status_args(&["-start-time", &start_time(), "-quiet"]),
+        &status_args(&["-start-time", &start_time(), "-quiet", "-concurrency", "1"]),
     );
     assert_eq!(run.code(), 8, "{}", run.stderr());
     let stderr = run.stderr();

@@ -6,7 +6,13 @@
 //! the events delivered twice are recognised by their fingerprint (a hash
 //! of the event's JSON) in the fold.
 
+use std::collections::VecDeque;
 use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::Notify;
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -103,36 +109,173 @@ pub struct EventScan {
     pub changes: u64,
     /// Listing restarts after `reset` or `bad_cursor`.
     pub restarts: u64,
+    /// Windows split in two to keep idle workers busy.
+    pub splits: u64,
     /// Events of another type or detail shape (should not come back when
     /// filtering by event type, but the union is open).
     pub other_events: u64,
 }
 
-/// Streams every backup status change in `period`, in log order.
-pub async fn scan_backup_changes(
+/// A slice of the period on whole-second bounds. `end: None` runs to now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Window {
+    start: DateTime<Utc>,
+    end: Option<DateTime<Utc>>,
+}
+
+impl Window {
+    /// Splits in two at a whole second; `None` when shorter than 2 s.
+    fn halves(self, now: DateTime<Utc>) -> Option<(Window, Window)> {
+        let end = self.end.unwrap_or(now);
+        let seconds = (end - self.start).num_seconds();
+        if seconds < 2 {
+            return None;
+        }
+        let middle = self.start + chrono::Duration::seconds(seconds / 2);
+        Some((
+            Window {
+                start: self.start,
+                end: Some(middle),
+            },
+            Window {
+                start: middle,
+                end: self.end,
+            },
+        ))
+    }
+}
+
+/// The period in `parts` windows of whole seconds (fewer when short).
+fn initial_windows(period: &Period, parts: usize, now: DateTime<Utc>) -> Vec<Window> {
+    let end = period.end.unwrap_or(now).max(period.start);
+    let seconds = (end - period.start).num_seconds().max(0) as usize;
+    let parts = parts.clamp(1, seconds.max(1));
+    let step = (seconds / parts) as i64;
+    (0..parts)
+        .map(|i| Window {
+            start: period.start + chrono::Duration::seconds(step * i as i64),
+            end: if i + 1 == parts {
+                period.end
+            } else {
+                Some(period.start + chrono::Duration::seconds(step * (i as i64 + 1)))
+            },
+        })
+        .collect()
+}
+
+/// Work shared by the window workers.
+struct Shared<'a, F> {
+    queue: Mutex<VecDeque<Window>>,
+    active: AtomicUsize,
+    changed: Notify,
+    workers: usize,
+    period: &'a Period,
+    now: DateTime<Utc>,
+    state: Mutex<(EventScan, F)>,
+}
+
+/// Streams every backup status change in `period`. The period is cut into
+/// windows on whole-second bounds (so events of one second, whose log order
+/// decides ties, always come through one listing, in log order), paged by
+/// `concurrency` workers; a window that turns out to hold more while a
+/// worker is idle is split in two (work stealing). `on_change` sees each
+/// window's events in log order; events delivered twice (after a split or a
+/// reset) carry the same fingerprint.
+pub async fn scan_backup_changes<F: FnMut(StatusChange, &EventScan)>(
     transport: &Transport,
     period: &Period,
-    mut on_change: impl FnMut(StatusChange),
-    mut on_page: impl FnMut(&EventScan),
+    concurrency: usize,
+    on_change: F,
 ) -> Result<EventScan, ApiError> {
-    let mut scan = EventScan::default();
-    let mut listing_start = period.start;
+    let now = Utc::now();
+    let workers = concurrency.max(1);
+    let shared = Shared {
+        queue: Mutex::new(initial_windows(period, workers * WINDOWS_PER_WORKER, now).into()),
+        active: AtomicUsize::new(0),
+        changed: Notify::new(),
+        workers,
+        period,
+        now,
+        state: Mutex::new((EventScan::default(), on_change)),
+    };
+    futures_util::future::try_join_all((0..workers).map(|_| worker(transport, &shared))).await?;
+    let (scan, _) = shared.state.into_inner().unwrap_or_else(|e| e.into_inner());
+    Ok(scan)
+}
+
+const WINDOWS_PER_WORKER: usize = 4;
+
+async fn worker<F: FnMut(StatusChange, &EventScan)>(
+    transport: &Transport,
+    shared: &Shared<'_, F>,
+) -> Result<(), ApiError> {
+    loop {
+        let changed = shared.changed.notified();
+        tokio::pin!(changed);
+        changed.as_mut().enable();
+        let next = {
+            let mut queue = lock(&shared.queue);
+            let next = queue.pop_front();
+            if next.is_some() {
+                shared.active.fetch_add(1, Ordering::SeqCst);
+            }
+            next
+        };
+        match next {
+            Some(window) => {
+                let result = scan_window(transport, shared, window).await;
+                shared.active.fetch_sub(1, Ordering::SeqCst);
+                shared.changed.notify_waiters();
+                result?;
+            }
+            None if shared.active.load(Ordering::SeqCst) == 0 => return Ok(()),
+            // Another worker may still split its window: wait for news.
+            None => changed.await,
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // The data behind these locks stays consistent across a panic.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Pages one window to its end, or splits it after its first page when it
+/// holds more and a worker is idle.
+async fn scan_window<F: FnMut(StatusChange, &EventScan)>(
+    transport: &Transport,
+    shared: &Shared<'_, F>,
+    window: Window,
+) -> Result<(), ApiError> {
+    let mut listing_start = window.start;
     'listing: loop {
         let arg = GetEventsArg {
             limit: PAGE_LIMIT,
             time: TimeRangeArg {
                 start_time: format_dropbox_time(listing_start),
-                end_time: period.end.map(format_dropbox_time),
+                end_time: window.end.map(format_dropbox_time),
             },
             event_type: BACKUP_STATUS_CHANGED,
         };
         let mut route = ROUTE_GET_EVENTS;
         let mut bytes = transport.rpc_bytes(route, &arg).await?;
         loop {
-            let (has_more, cursor) = fold_page(route, &bytes, &mut scan, &mut on_change)?;
-            on_page(&scan);
+            let (has_more, cursor) = {
+                let mut state = lock(&shared.state);
+                let (scan, on_change) = &mut *state;
+                fold_page(route, &bytes, scan, on_change)?
+            };
             if !has_more {
-                return Ok(scan);
+                return Ok(());
+            }
+            if route == ROUTE_GET_EVENTS && listing_start == window.start && idle_worker(shared) {
+                if let Some((a, b)) = window.halves(shared.now) {
+                    let mut queue = lock(&shared.queue);
+                    queue.push_back(a);
+                    queue.push_back(b);
+                    lock(&shared.state).0.splits += 1;
+                    return Ok(());
+                }
             }
             // Always continue from the newest cursor: it changes on every page.
             match transport
@@ -143,9 +286,18 @@ pub async fn scan_backup_changes(
                     bytes = next;
                     route = ROUTE_CONTINUE;
                 }
-                Err(e) if is_restartable(&e) && scan.restarts < MAX_RESTARTS as u64 => {
-                    scan.restarts += 1;
-                    listing_start = restart_point(&e, period, listing_start);
+                Err(e)
+                    if is_restartable(&e)
+                        && lock(&shared.state).0.restarts < MAX_RESTARTS as u64 =>
+                {
+                    lock(&shared.state).0.restarts += 1;
+                    let window_period = Period {
+                        start: window.start,
+                        end: window.end,
+                    };
+                    listing_start =
+                        restart_point(&e, &window_period, listing_start).max(window.start);
+                    let _ = shared.period;
                     continue 'listing;
                 }
                 Err(e) => return Err(e),
@@ -154,17 +306,18 @@ pub async fn scan_backup_changes(
     }
 }
 
+/// A worker is waiting and nothing is queued for it.
+fn idle_worker<F>(shared: &Shared<'_, F>) -> bool {
+    lock(&shared.queue).is_empty() && shared.active.load(Ordering::SeqCst) < shared.workers
+}
+
 fn is_restartable(e: &ApiError) -> bool {
     matches!(e.route_tag(), Some("reset" | "bad_cursor"))
 }
 
 /// Where a restarted listing begins: the timestamp a `reset` names (never
 /// before the period), else where the interrupted listing began.
-fn restart_point(
-    e: &ApiError,
-    period: &Period,
-    listing_start: chrono::DateTime<chrono::Utc>,
-) -> chrono::DateTime<chrono::Utc> {
+fn restart_point(e: &ApiError, period: &Period, listing_start: DateTime<Utc>) -> DateTime<Utc> {
     match e {
         ApiError::Route {
             tag,
@@ -182,7 +335,7 @@ fn fold_page(
     route: &str,
     bytes: &[u8],
     scan: &mut EventScan,
-    on_change: &mut impl FnMut(StatusChange),
+    on_change: &mut impl FnMut(StatusChange, &EventScan),
 ) -> Result<(bool, String), ApiError> {
     let page: EventsPage = serde_json::from_slice(bytes).map_err(|e| ApiError::Decode {
         route: route.into(),
@@ -193,7 +346,7 @@ fn fold_page(
         match to_change(route, raw)? {
             Some(change) => {
                 scan.changes += 1;
-                on_change(change);
+                on_change(change, scan);
             }
             None => scan.other_events += 1,
         }

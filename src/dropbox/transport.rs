@@ -11,7 +11,7 @@ use rand::Rng;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::auth::tokens::TokenSource;
+use super::auth::tokens::{Renewal, TokenSource};
 use super::auth::ApiBase;
 use super::bandwidth::Bandwidth;
 use super::error::{first_line, ApiError};
@@ -47,6 +47,8 @@ pub struct TransportConfig {
     pub observer: Option<CallObserver>,
     /// `-bandwidth-kb`, shared by every request.
     pub bandwidth: Option<Arc<Bandwidth>>,
+    /// `-concurrency`: requests in flight at once, whoever sends them.
+    pub max_in_flight: usize,
 }
 
 impl TransportConfig {
@@ -60,6 +62,7 @@ impl TransportConfig {
             max_rate_limit_wait: Duration::from_secs(600),
             observer: None,
             bandwidth: None,
+            max_in_flight: 8,
         }
     }
 }
@@ -67,6 +70,7 @@ impl TransportConfig {
 pub struct Transport {
     http: reqwest::Client,
     config: TransportConfig,
+    in_flight: tokio::sync::Semaphore,
 }
 
 /// The one HTTP client of a run (also used for the token endpoint):
@@ -124,7 +128,12 @@ const MAX_REFRESHES: u32 = 3;
 impl Transport {
     pub fn new(config: TransportConfig) -> Result<Self, ApiError> {
         let http = http_client(&config.base, config.proxy.as_deref())?;
-        Ok(Self { http, config })
+        let in_flight = tokio::sync::Semaphore::new(config.max_in_flight.max(1));
+        Ok(Self {
+            http,
+            config,
+            in_flight,
+        })
     }
 
     pub fn base(&self) -> &ApiBase {
@@ -188,6 +197,8 @@ impl Transport {
                 retry_in: None,
                 note: None,
             };
+            // A permit per attempt: waits between retries hold none.
+            let permit = self.in_flight.acquire().await.ok();
             let outcome = match request.send().await {
                 Ok(response) => {
                     record.status = Some(response.status().as_u16());
@@ -205,6 +216,7 @@ impl Transport {
                 }
                 Err(e) => self.network_retry(error_attempts, e),
             };
+            drop(permit);
             record.elapsed = started.elapsed();
             let next = match outcome {
                 Outcome::Done(bytes) => {
@@ -221,18 +233,22 @@ impl Transport {
                         err,
                         ApiError::ExpiredToken { .. } | ApiError::InvalidToken { .. }
                     );
-                    if rejected
-                        && refreshes < MAX_REFRESHES
-                        && self
+                    if rejected && refreshes < MAX_REFRESHES {
+                        let renewal = self
                             .config
                             .tokens
                             .refresh_after_rejection(generation)
-                            .await?
-                    {
-                        refreshes += 1;
-                        record.retry_in = Some(Duration::ZERO);
-                        self.observe(&record);
-                        continue;
+                            .await?;
+                        if renewal != Renewal::Impossible {
+                            // Only this request's own refreshes count: a
+                            // token renewed by another caller is simply retried.
+                            if renewal == Renewal::Refreshed {
+                                refreshes += 1;
+                            }
+                            record.retry_in = Some(Duration::ZERO);
+                            self.observe(&record);
+                            continue;
+                        }
                     }
                     self.observe(&record);
                     return Err(err);

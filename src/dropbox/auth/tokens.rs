@@ -23,6 +23,17 @@ pub enum RefreshOwner {
 
 pub type OnRefresh = Arc<dyn Fn(&Grant) + Send + Sync>;
 
+/// What happened after a rejected token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Renewal {
+    /// This caller refreshed it.
+    Refreshed,
+    /// Another caller already had: just retry with the new token.
+    ByAnother,
+    /// Nothing to refresh with (a fixed token).
+    Impossible,
+}
+
 pub struct Refresher {
     pub app: OAuthApp,
     pub refresh_token: RefreshToken,
@@ -110,16 +121,17 @@ impl TokenSource {
     }
 
     /// After a 401 on a token of `generation`: refreshes unless another
-    /// caller already did. `Ok(false)` when no refresh is possible.
-    pub async fn refresh_after_rejection(&self, generation: u64) -> Result<bool, AuthError> {
+    /// caller already did.
+    pub async fn refresh_after_rejection(&self, generation: u64) -> Result<Renewal, AuthError> {
         let Some(refresher) = &self.refresher else {
-            return Ok(false);
+            return Ok(Renewal::Impossible);
         };
         let mut state = self.state.lock().await;
-        if state.generation == generation {
-            self.refresh_locked(&mut state, refresher).await?;
+        if state.generation != generation {
+            return Ok(Renewal::ByAnother);
         }
-        Ok(true)
+        self.refresh_locked(&mut state, refresher).await?;
+        Ok(Renewal::Refreshed)
     }
 
     async fn refresh_locked(

@@ -242,6 +242,7 @@ fn transport_for(
 ) -> Result<Transport, ApiError> {
     let mut config = TransportConfig::new(target.base.clone(), tokens);
     config.proxy = common.proxy.clone();
+    config.max_in_flight = common.concurrency;
     config.bandwidth = common.bandwidth_kb.map(|kb| Arc::new(Bandwidth::new(kb)));
     let job = Arc::clone(job);
     let verbose = common.verbose;
@@ -336,29 +337,51 @@ async fn run(
     header.extend(extra_header);
     console.header(&header);
 
-    job.log(Level::Info, "step", json!({"step": "list devices"}));
-    console.progress("Listing linked desktop clients...");
-    let devices = devices::list_desktop_clients(&transport, |_| {}).await?;
+    // Devices then their owners, and the audit log, at the same time: they
+    // share the transport's limit of -concurrency requests in flight.
+    console.progress("Listing linked desktop clients and scanning the audit log...");
+    let team_size = Some(team.num_provisioned_users).filter(|&n| n > 0);
+    let devices_and_owners = async {
+        job.log(Level::Info, "step", json!({"step": "list devices"}));
+        let devices = devices::list_desktop_clients(&transport, |_| {}).await?;
+        job.log(
+            Level::Info,
+            "devices listed",
+            json!({"desktop_clients": devices.len()}),
+        );
+        job.log(Level::Info, "step", json!({"step": "resolve owners"}));
+        let wanted: BTreeSet<String> = devices.iter().map(|d| d.team_member_id.clone()).collect();
+        let owners = members::resolve_owners(&transport, &wanted, team_size).await?;
+        let unresolved = wanted.len() - owners.len().min(wanted.len());
+        if unresolved > 0 {
+            job.log(
+                Level::Warn,
+                "owners not found",
+                json!({"count": unresolved}),
+            );
+        }
+        Ok::<_, ApiError>((devices, owners))
+    };
+    let events = async {
+        job.log(Level::Info, "step", json!({"step": "scan audit log"}));
+        let mut fold = StatusFold::new();
+        let scan = team_log::scan_backup_changes(
+            &transport,
+            &options.period,
+            options.common.concurrency,
+            |change, _| fold.push(change),
+        )
+        .await?;
+        Ok::<_, ApiError>((scan, fold))
+    };
+    let (listed, scanned) = tokio::join!(devices_and_owners, events);
+    let (devices, owners) = listed?;
+    let (scan, fold) = scanned?;
     console.progress(&format!(
-        "  {}",
-        plural(devices.len() as u64, "linked desktop client")
+        "  {} of {}",
+        plural(devices.len() as u64, "linked desktop client"),
+        plural(owners.len() as u64, "owner"),
     ));
-    job.log(
-        Level::Info,
-        "devices listed",
-        json!({"desktop_clients": devices.len()}),
-    );
-
-    job.log(Level::Info, "step", json!({"step": "scan audit log"}));
-    console.progress("Scanning the audit log for backup status changes...");
-    let mut fold = StatusFold::new();
-    let scan = team_log::scan_backup_changes(
-        &transport,
-        &options.period,
-        |change| fold.push(change),
-        |_| {},
-    )
-    .await?;
     console.progress(&format!(
         "  {} for {} in {}",
         plural(scan.changes, "status change"),
@@ -375,27 +398,10 @@ async fn run(
             "skipped_without_session_id": fold.without_session(),
             "duplicates_dropped": fold.duplicates(),
             "listing_restarts": scan.restarts,
+            "window_splits": scan.splits,
             "skipped_other_events": scan.other_events,
         }),
     );
-
-    job.log(Level::Info, "step", json!({"step": "resolve owners"}));
-    console.progress("Resolving device owners...");
-    let wanted: BTreeSet<String> = devices.iter().map(|d| d.team_member_id.clone()).collect();
-    let team_size = Some(team.num_provisioned_users).filter(|&n| n > 0);
-    let owners = members::resolve_owners(&transport, &wanted, team_size).await?;
-    let unresolved = wanted.len() - owners.len().min(wanted.len());
-    console.progress(&format!(
-        "  {} resolved",
-        plural(owners.len() as u64, "owner")
-    ));
-    if unresolved > 0 {
-        job.log(
-            Level::Warn,
-            "owners not found",
-            json!({"count": unresolved}),
-        );
-    }
 
     job.log(Level::Info, "step", json!({"step": "write reports"}));
     let latest = fold.finish();
