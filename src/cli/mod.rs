@@ -19,6 +19,7 @@ use crate::dropbox::ApiError;
 use crate::recipes::config::auth::add::{self, AddArgs, AddError};
 use crate::recipes::config::auth::delete::{self, DeleteArgs, DeleteError};
 use crate::recipes::config::auth::list::{self, ListArgs, ListError};
+use crate::recipes::dev::bench::{self, BenchArgs};
 use crate::recipes::dev::demo::{self, DemoArgs, DemoError};
 use crate::recipes::dev::simulate::{self, SimulateArgs};
 use crate::recipes::dropbox::team::backup::device::status::{
@@ -130,6 +131,7 @@ pub enum AuthCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum DevCommand {
+    Bench(BenchArgs),
     Demo(DemoArgs),
     Simulate(SimulateArgs),
 }
@@ -173,6 +175,17 @@ pub fn run(argv: Vec<OsString>) -> u8 {
         TopCommand::Dev {
             command: DevCommand::Demo(args),
         } => run_demo(&args),
+        TopCommand::Dev {
+            command: DevCommand::Bench(args),
+        } => match block_on_interruptible(bench::exec(&args)) {
+            Ok(Some(Ok(()))) => exit::SUCCESS,
+            Ok(Some(Err(e))) => {
+                error_line(&e);
+                exit::FAILURE
+            }
+            Ok(None) => interrupted(),
+            Err(e) => runtime_failed(e),
+        },
         TopCommand::Dev {
             command: DevCommand::Simulate(args),
         } => run_simulate(&args),

@@ -57,6 +57,21 @@ struct DesktopClient {
 /// Lists all linked desktop clients; `on_page` gets the running count.
 pub async fn list_desktop_clients(
     transport: &Transport,
+    on_page: impl FnMut(usize),
+) -> Result<Vec<LinkedDevice>, ApiError> {
+    list(transport, false, on_page).await
+}
+
+/// The listing as tbx asks for it: every kind of session, desktop kept.
+pub async fn list_all_sessions_keep_desktop(
+    transport: &Transport,
+) -> Result<Vec<LinkedDevice>, ApiError> {
+    list(transport, true, |_| {}).await
+}
+
+async fn list(
+    transport: &Transport,
+    other_kinds: bool,
     mut on_page: impl FnMut(usize),
 ) -> Result<Vec<LinkedDevice>, ApiError> {
     let mut resets = 0;
@@ -66,9 +81,9 @@ pub async fn list_desktop_clients(
         loop {
             let arg = ListArg {
                 cursor: cursor.as_deref(),
-                include_web_sessions: false,
+                include_web_sessions: other_kinds,
                 include_desktop_clients: true,
-                include_mobile_clients: false,
+                include_mobile_clients: other_kinds,
             };
             let page: Page = match transport.rpc(ROUTE, &arg).await {
                 Ok(page) => page,

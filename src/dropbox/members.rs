@@ -182,7 +182,7 @@ async fn list_all(
     }
 }
 
-async fn get_info(
+pub(crate) async fn get_info(
     transport: &Transport,
     batch: &[&String],
     owners: &mut HashMap<String, Owner>,

@@ -46,8 +46,8 @@ struct TimeRangeArg {
 }
 
 #[derive(Serialize)]
-struct ContinueArg<'a> {
-    cursor: &'a str,
+pub struct ContinueArg<'a> {
+    pub cursor: &'a str,
 }
 
 #[derive(Deserialize)]
@@ -203,7 +203,7 @@ pub async fn scan_backup_changes<F: FnMut(StatusChange, &EventScan)>(
     Ok(scan)
 }
 
-const WINDOWS_PER_WORKER: usize = 4;
+const WINDOWS_PER_WORKER: usize = 1;
 
 async fn worker<F: FnMut(StatusChange, &EventScan)>(
     transport: &Transport,
@@ -362,7 +362,7 @@ fn fingerprint(raw: &RawValue) -> u64 {
     hasher.finish()
 }
 
-fn to_change(route: &str, raw: &RawValue) -> Result<Option<StatusChange>, ApiError> {
+pub fn to_change(route: &str, raw: &RawValue) -> Result<Option<StatusChange>, ApiError> {
     let event: RawEvent = serde_json::from_str(raw.get()).map_err(|e| ApiError::Decode {
         route: route.into(),
         detail: e.to_string(),

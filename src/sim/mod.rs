@@ -164,6 +164,8 @@ struct SimState {
     api_calls: u64,
     /// Continuation calls so far, for `reset_every`.
     continuations: u64,
+    in_flight: u64,
+    max_in_flight: u64,
     faults: Vec<PendingFault>,
 }
 
@@ -294,6 +296,11 @@ impl SimHandle {
         let refresh = state.mint_refresh(scopes.clone());
         let access = state.mint_access(scopes, lifetime, Some(refresh.clone()));
         (access, refresh)
+    }
+
+    /// The most API calls that were being answered at the same time.
+    pub fn max_in_flight(&self) -> u64 {
+        self.sim.state().max_in_flight
     }
 
     /// How many distinct access tokens were refused as expired.

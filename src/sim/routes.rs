@@ -64,13 +64,29 @@ async fn rpc(
         *state.calls.entry(route.clone()).or_default() += 1;
         state.serial += 1;
         state.api_calls += 1;
+        state.in_flight += 1;
+        state.max_in_flight = state.max_in_flight.max(state.in_flight);
         (state.serial, state.api_calls)
     };
+    let response = answer(&sim, &route, method, &headers, &body, serial, call).await;
+    sim.state().in_flight -= 1;
+    response
+}
+
+async fn answer(
+    sim: &Sim,
+    route: &str,
+    method: Method,
+    headers: &HeaderMap,
+    body: &[u8],
+    serial: u64,
+    call: u64,
+) -> Response {
     let schedule = &sim.config.schedule;
     if schedule.latency_ms > 0 {
         tokio::time::sleep(std::time::Duration::from_millis(schedule.latency_ms)).await;
     }
-    let every = |n: u64| n > 0 && call % n == 0;
+    let every = |n: u64| n > 0 && call.is_multiple_of(n);
     let outcome = if method != Method::POST {
         Err(Failure::BadRequest(format!(
             "HTTP method {method} is not allowed; use POST"
@@ -82,7 +98,7 @@ async fn rpc(
             write_operations: false,
         }))
     } else if every(schedule.fail_every) {
-        let html = (call / schedule.fail_every) % 2 == 0;
+        let html = (call / schedule.fail_every).is_multiple_of(2);
         Err(Failure::Injected(Fault::ServerError {
             status: if html { 500 } else { 503 },
             body: if html {
@@ -93,12 +109,12 @@ async fn rpc(
             retry_after: None,
         }))
     } else {
-        handle(&sim, &route, &headers, &body, serial)
+        handle(sim, route, headers, body, serial)
     };
     let mut response = match outcome {
         Ok(value) if every(schedule.drop_every) => dropped_response(&value),
         Ok(value) => json_response(StatusCode::OK, &value),
-        Err(failure) => failure_response(&route, failure),
+        Err(failure) => failure_response(route, failure),
     };
     if let Ok(v) = format!("{serial:016x}{:08x}", route.len()).parse() {
         response.headers_mut().insert("x-dropbox-request-id", v);
