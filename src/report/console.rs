@@ -4,7 +4,7 @@
 //! escape sequences, and none of them reach the terminal raw.
 
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
@@ -76,15 +76,17 @@ impl Console {
         let _ = writeln!(io::stderr().lock(), "Warning: {}", sanitize(line));
     }
 
-    /// The rows: a table in text modes (unfiltered), `json_lines` (the
-    /// filtered JSON) in JSON mode.
-    pub fn rows(&self, rows: &[Row], json_lines: &[String]) {
+    /// The rows: a table in text modes (unfiltered); in JSON mode the
+    /// report's JSON lines, copied from `json_report` (so stdout and
+    /// `devices.json` are the same, filtered when `-output-filter` is set).
+    pub fn rows(&self, rows: &[Row], json_report: Option<&Path>) {
         let mut out = io::stdout().lock();
-        let _ = match self.mode {
-            OutputMode::Text => write_text_table(&mut out, rows, terminal_width()),
-            OutputMode::Markdown => write_markdown_table(&mut out, rows),
-            OutputMode::Json => crate::report::json::write_lines(&mut out, json_lines),
-            OutputMode::None => Ok(()),
+        let _ = match (self.mode, json_report) {
+            (OutputMode::Text, _) => write_text_table(&mut out, rows, terminal_width()),
+            (OutputMode::Markdown, _) => write_markdown_table(&mut out, rows),
+            (OutputMode::Json, Some(path)) => std::fs::File::open(path)
+                .and_then(|mut file| io::copy(&mut file, &mut out).map(|_| ())),
+            (OutputMode::Json, None) | (OutputMode::None, _) => Ok(()),
         };
         let _ = out.flush();
     }

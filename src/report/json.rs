@@ -1,5 +1,6 @@
-//! `devices.json` and the JSON on stdout: one line per row, keys in tbx's
-//! order; with `-output-filter`, the filter's output lines instead.
+//! `devices.json`: one line per row, keys in tbx's order; with
+//! `-output-filter`, the filter's output lines instead. Written as the rows
+//! are read, never held whole in memory.
 
 use std::io::{self, Write};
 
@@ -15,30 +16,39 @@ pub struct FilterFailure {
     pub message: String,
 }
 
-/// The JSON lines of the report: each row as an object, or what the filter
-/// makes of it (a string raw, anything else compact JSON, none for `empty`).
-pub fn json_lines(rows: &[Row], filter: Option<&RowFilter>) -> Result<Vec<String>, FilterFailure> {
-    let mut lines = Vec::with_capacity(rows.len());
+#[derive(Debug, Error)]
+pub enum JsonError {
+    #[error(transparent)]
+    Io(#[from] io::Error),
+    #[error(transparent)]
+    Filter(#[from] FilterFailure),
+}
+
+/// Writes each row as an object, or what the filter makes of it (a string
+/// raw, anything else compact JSON, nothing for `empty`), one per line.
+pub fn write_json_lines(
+    out: &mut impl Write,
+    rows: &[Row],
+    filter: Option<&RowFilter>,
+) -> Result<(), JsonError> {
     for row in rows {
         match filter {
-            None => lines.push(serde_json::to_string(row).unwrap_or_default()),
+            None => {
+                serde_json::to_writer(&mut *out, row).map_err(io::Error::from)?;
+                out.write_all(b"\n")?;
+            }
             Some(filter) => {
-                let value = serde_json::to_value(row).unwrap_or_default();
-                let out = filter.apply(&value).map_err(|message| FilterFailure {
+                let value = serde_json::to_value(row).map_err(io::Error::from)?;
+                let lines = filter.apply(&value).map_err(|message| FilterFailure {
                     session_id: row.session_info_session_id.clone(),
                     message,
                 })?;
-                lines.extend(out);
+                for line in lines {
+                    out.write_all(line.as_bytes())?;
+                    out.write_all(b"\n")?;
+                }
             }
         }
-    }
-    Ok(lines)
-}
-
-pub fn write_lines(out: &mut impl Write, lines: &[String]) -> io::Result<()> {
-    for line in lines {
-        out.write_all(line.as_bytes())?;
-        out.write_all(b"\n")?;
     }
     Ok(())
 }
@@ -54,7 +64,7 @@ mod tests {
             ..Default::default()
         }];
         let filter = RowFilter::compile(".timestamp + 1").unwrap();
-        let err = json_lines(&rows, Some(&filter)).unwrap_err();
+        let err = write_json_lines(&mut Vec::new(), &rows, Some(&filter)).unwrap_err();
         assert!(
             err.to_string()
                 .starts_with("-output-filter failed on the row of session dbdsid:1: "),

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 use crate::domain::row::Row;
+use filter::RowFilter;
 
 #[derive(Debug, Error)]
 pub enum ReportError {
@@ -23,6 +24,8 @@ pub enum ReportError {
     Io { path: PathBuf, source: io::Error },
     #[error("cannot write report {path}: {detail}")]
     Xlsx { path: PathBuf, detail: String },
+    #[error(transparent)]
+    Filter(#[from] json::FilterFailure),
 }
 
 /// Which files a run writes. `-budget-memory low` means JSON only, as tbx.
@@ -74,18 +77,18 @@ impl Pending {
     }
 }
 
-/// Writes `rows` as `<name>.csv|xlsx` and `json_lines` (the rows, or what
-/// `-output-filter` made of them) as `<name>.json` into `dir`, and returns
-/// the final paths in the order tbx lists them (csv, json, xlsx).
+/// Writes `rows` as `<name>.csv|json|xlsx` into `dir` (the JSON through
+/// `-output-filter` when given) and returns the final paths in the order
+/// tbx lists them (csv, json, xlsx).
 pub fn write_reports(
     dir: &Path,
     name: &str,
     rows: &[Row],
-    json_lines: &[String],
+    filter: Option<&RowFilter>,
     formats: Formats,
 ) -> Result<Vec<PathBuf>, ReportError> {
     let mut pending = Vec::new();
-    let result = write_all(dir, name, rows, json_lines, formats, &mut pending);
+    let result = write_all(dir, name, rows, filter, formats, &mut pending);
     if let Err(e) = result {
         for p in &pending {
             let _ = std::fs::remove_file(&p.temp);
@@ -106,32 +109,50 @@ fn write_text_file(
     dir: &Path,
     file_name: &str,
     pending: &mut Vec<Pending>,
-    write: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>,
+    write: impl FnOnce(&mut BufWriter<File>) -> Result<(), ReportError>,
 ) -> Result<(), ReportError> {
     let p = Pending::new(dir, file_name);
-    let mut out = p.create()?;
-    let result = write(&mut out).and_then(|()| out.flush());
-    let outcome = result.map_err(|e| p.io_error(e));
+    let result = p.create().and_then(|mut out| {
+        write(&mut out)?;
+        out.flush().map_err(|e| p.io_error(e))
+    });
+    let result = result.map_err(|e| match e {
+        ReportError::Io { source, .. } => p.io_error(source),
+        other => other,
+    });
     pending.push(p);
-    outcome
+    result
+}
+
+impl From<io::Error> for ReportError {
+    fn from(source: io::Error) -> Self {
+        // The path is filled in by `write_text_file`.
+        ReportError::Io {
+            path: PathBuf::new(),
+            source,
+        }
+    }
 }
 
 fn write_all(
     dir: &Path,
     name: &str,
     rows: &[Row],
-    json_lines: &[String],
+    filter: Option<&RowFilter>,
     formats: Formats,
     pending: &mut Vec<Pending>,
 ) -> Result<(), ReportError> {
     if formats.csv {
         write_text_file(dir, &format!("{name}.csv"), pending, |out| {
-            csv::write_csv(out, rows)
+            csv::write_csv(out, rows).map_err(ReportError::from)
         })?;
     }
     if formats.json {
         write_text_file(dir, &format!("{name}.json"), pending, |out| {
-            json::write_lines(out, json_lines)
+            json::write_json_lines(out, rows, filter).map_err(|e| match e {
+                json::JsonError::Io(e) => ReportError::from(e),
+                json::JsonError::Filter(f) => ReportError::Filter(f),
+            })
         })?;
     }
     if formats.xlsx {

@@ -25,7 +25,6 @@ use crate::dropbox::transport::{http_client, CallRecord};
 use crate::dropbox::{devices, members, team, team_log, ApiError, Transport, TransportConfig};
 use crate::job::{resolve_home, Job, JobError, Level};
 use crate::report::console::Console;
-use crate::report::json::{json_lines, FilterFailure};
 use crate::report::{write_reports, Formats, ReportError};
 
 pub const REPORT_NAME: &str = "devices";
@@ -139,8 +138,6 @@ pub enum RecipeError {
     Api(#[from] ApiError),
     #[error(transparent)]
     Report(#[from] ReportError),
-    #[error(transparent)]
-    Filter(#[from] FilterFailure),
 }
 
 /// A failed run, with the job log that tells where it stopped.
@@ -411,15 +408,18 @@ async fn run(
     } else {
         Formats::ALL
     };
-    let json_lines = json_lines(&rows, options.common.output_filter.as_deref())?;
-    let reports = write_reports(&job.reports, REPORT_NAME, &rows, &json_lines, formats)?;
+    let filter = options.common.output_filter.as_deref();
+    let reports = write_reports(&job.reports, REPORT_NAME, &rows, filter, formats)?;
     job.log(
         Level::Info,
         "reports written",
         json!({"rows": rows.len(), "files": reports.iter().map(|p| p.display().to_string()).collect::<Vec<_>>()}),
     );
 
-    console.rows(&rows, &json_lines);
+    let json_report = reports
+        .iter()
+        .find(|p| p.extension().is_some_and(|e| e == "json"));
+    console.rows(&rows, json_report.map(|p| p.as_path()));
     console.report_paths(&reports);
     Ok(Outcome {
         job_dir: job.dir.clone(),
