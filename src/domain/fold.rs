@@ -29,8 +29,10 @@ pub struct StatusChange {
 pub struct LatestStatus {
     pub timestamp: DateTime<Utc>,
     pub status: BackupStatus,
-    /// Fingerprints of the changes seen in this second (usually one).
-    seen: Vec<u64>,
+    /// Fingerprints of the changes seen in this second: the first inline
+    /// (usually the only one), more only on a same-second tie.
+    first_seen: u64,
+    more_seen: Vec<u64>,
 }
 
 impl LatestStatus {
@@ -38,7 +40,8 @@ impl LatestStatus {
         Self {
             timestamp,
             status,
-            seen: Vec::new(),
+            first_seen: 0,
+            more_seen: Vec::new(),
         }
     }
 }
@@ -74,16 +77,17 @@ impl StatusFold {
                 *current = LatestStatus {
                     timestamp,
                     status: new_status,
-                    seen: vec![fingerprint],
+                    first_seen: fingerprint,
+                    more_seen: Vec::new(),
                 };
             }
             Some(current) if timestamp == current.timestamp => {
-                if current.seen.contains(&fingerprint) {
+                if current.first_seen == fingerprint || current.more_seen.contains(&fingerprint) {
                     self.duplicates += 1;
                 } else {
                     // Same second, later in the log: it wins.
                     current.status = new_status;
-                    current.seen.push(fingerprint);
+                    current.more_seen.push(fingerprint);
                 }
             }
             Some(_) => {}
@@ -93,7 +97,8 @@ impl StatusFold {
                     LatestStatus {
                         timestamp,
                         status: new_status,
-                        seen: vec![fingerprint],
+                        first_seen: fingerprint,
+                        more_seen: Vec::new(),
                     },
                 );
             }

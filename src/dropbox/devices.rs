@@ -113,14 +113,16 @@ fn to_linked_devices(member: MemberDevices) -> impl Iterator<Item = LinkedDevice
         .desktop_clients
         .unwrap_or_default()
         .into_iter()
-        .map(move |c| LinkedDevice {
-            team_member_id: team_member_id.clone(),
-            session_id: c.session_id,
-            ip_address: c.ip_address.unwrap_or_default(),
-            host_name: c.host_name,
-            updated: c.updated.unwrap_or_default(),
-            client_type: c.client_type.0,
-            client_version: c.client_version.unwrap_or_default(),
-            platform: c.platform,
+        .map(move |c| {
+            LinkedDevice::new(
+                &team_member_id,
+                &c.session_id,
+                c.ip_address.as_deref().unwrap_or_default(),
+                &c.host_name,
+                c.updated.as_deref().unwrap_or_default(),
+                &c.client_type.0,
+                c.client_version.as_deref().unwrap_or_default(),
+                &c.platform,
+            )
         })
 }

@@ -297,14 +297,13 @@ fn write_count(out: &mut impl Write, total: usize) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::row::col;
 
     fn row(email: &str, host: &str) -> Row {
-        Row {
-            actor_user_email: email.into(),
-            session_info_host_name: host.into(),
-            latest_status: "enabled".into(),
-            ..Default::default()
-        }
+        Row::default()
+            .with(col::EMAIL, email)
+            .with(col::HOST_NAME, host)
+            .with(col::LATEST_STATUS, "enabled")
     }
 
     #[test]
@@ -339,13 +338,13 @@ mod tests {
 
     #[test]
     fn a_narrow_terminal_hides_minor_columns_then_narrows_wide_ones() {
-        let mut r = row(
+        let r = row(
             "someone.with.a.long.name@example.com",
             "A-VERY-LONG-HOST-NAME-INDEED-1234",
-        );
-        r.timestamp = "2026-11-13T08:18:59Z".into();
-        r.latest_status = "no_status_update".into();
-        r.session_info_updated = "2026-11-13T08:18:59Z".into();
+        )
+        .with(col::TIMESTAMP, "2026-11-13T08:18:59Z")
+        .with(col::LATEST_STATUS, "no_status_update")
+        .with(col::UPDATED, "2026-11-13T08:18:59Z");
         let mut out = Vec::new();
         write_text_table(&mut out, &[r], Some(80)).unwrap();
         let text = String::from_utf8(out).unwrap();

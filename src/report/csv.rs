@@ -4,6 +4,8 @@
 use std::borrow::Cow;
 use std::io::{self, Write};
 
+#[cfg(test)]
+use crate::domain::row::col;
 use crate::domain::row::{visible_columns, Row};
 
 /// Prefixes `'` to a value a spreadsheet would read as a formula. RFC 4180
@@ -65,13 +67,11 @@ session_info_client_version,session_info_platform,timestamp,latest_status\n"
 
     #[test]
     fn hostile_values_are_quoted_per_rfc4180() {
-        let row = Row {
-            actor_user_email: "a@example.com".into(),
-            session_info_host_name: "Bob's \"PC\", 2nd\nfloor".into(),
-            session_info_platform: "=HYPERLINK(\"http://x\",\"y\")".into(),
-            latest_status: "enabled".into(),
-            ..Default::default()
-        };
+        let row = Row::default()
+            .with(col::EMAIL, "a@example.com")
+            .with(col::HOST_NAME, "Bob's \"PC\", 2nd\nfloor")
+            .with(col::PLATFORM, "=HYPERLINK(\"http://x\",\"y\")")
+            .with(col::LATEST_STATUS, "enabled");
         let text = csv_of(&[row]);
         let line = text.split_once('\n').unwrap().1;
         assert!(line.contains("\"Bob's \"\"PC\"\", 2nd\nfloor\""), "{line}");

@@ -7,7 +7,7 @@ use std::io::{self, Write};
 use thiserror::Error;
 
 use super::filter::RowFilter;
-use crate::domain::row::Row;
+use crate::domain::row::{col, Row};
 
 #[derive(Debug, Error)]
 #[error("-output-filter failed on the row of session {session_id}: {message}")]
@@ -40,7 +40,7 @@ pub fn write_json_lines(
             Some(filter) => {
                 let value = serde_json::to_value(row).map_err(io::Error::from)?;
                 let lines = filter.apply(&value).map_err(|message| FilterFailure {
-                    session_id: row.session_info_session_id.clone(),
+                    session_id: row.get(col::SESSION_ID).to_string(),
                     message,
                 })?;
                 for line in lines {
@@ -59,10 +59,7 @@ mod tests {
 
     #[test]
     fn a_failing_row_is_named_by_its_session() {
-        let rows = vec![Row {
-            session_info_session_id: "dbdsid:1".into(),
-            ..Default::default()
-        }];
+        let rows = vec![Row::default().with(col::SESSION_ID, "dbdsid:1")];
         let filter = RowFilter::compile(".timestamp + 1").unwrap();
         let err = write_json_lines(&mut Vec::new(), &rows, Some(&filter)).unwrap_err();
         assert!(

@@ -30,6 +30,8 @@ pub struct GenSpec {
     pub desktops: (usize, usize),
     /// Non-backup events generated per backup event (log volume).
     pub noise_ratio: usize,
+    /// Backup status changes per session with history, inclusive range.
+    pub changes: (usize, usize),
 }
 
 impl GenSpec {
@@ -40,6 +42,7 @@ impl GenSpec {
             anchor,
             desktops: (0, 3),
             noise_ratio: 3,
+            changes: (1, 4),
         }
     }
 }
@@ -438,9 +441,11 @@ pub fn generate(spec: &GenSpec) -> SimTeam {
         if n % 17 != 3 && !g.rng.gen_ratio(3, 4) {
             continue;
         }
-        let mut times: Vec<DateTime<Utc>> = (0..g.rng.gen_range(1..=4))
-            .map(|_| g.time_in_history())
-            .collect();
+        let (fewest, most) = spec.changes;
+        let mut times: Vec<DateTime<Utc>> =
+            (0..g.rng.gen_range(fewest.max(1)..=most.max(fewest).max(1)))
+                .map(|_| g.time_in_history())
+                .collect();
         times.sort();
         let mut enabled = g.rng.gen_bool(0.5);
         for (k, at) in times.iter().enumerate() {

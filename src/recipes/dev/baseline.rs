@@ -115,12 +115,14 @@ pub async fn run(transport: &Transport, period: &Period) -> Result<BaselineRun, 
         route = ROUTE_CONTINUE;
     }
 
-    let unknown: BTreeSet<&String> = devices
+    let unknown: Vec<String> = devices
         .iter()
-        .map(|d| &d.team_member_id)
-        .filter(|id| !owners.contains_key(*id))
+        .map(|d| d.team_member_id().to_string())
+        .filter(|id| !owners.contains_key(id))
+        .collect::<BTreeSet<String>>()
+        .into_iter()
         .collect();
-    for id in unknown {
+    for id in &unknown {
         members::get_info(transport, &[id], &mut owners).await?;
     }
     Ok(BaselineRun {

@@ -25,6 +25,15 @@ pub struct SimulateArgs {
     /// Serve the team in this JSON file instead of a generated one
     #[arg(long, value_name = "FILE")]
     pub team: Option<PathBuf>,
+    /// Desktop clients per member (default: 0 to 3, varying)
+    #[arg(long, value_name = "N")]
+    pub desktops: Option<usize>,
+    /// Backup status changes per computer with history (default: 1 to 4)
+    #[arg(long, value_name = "N")]
+    pub changes: Option<usize>,
+    /// Unrelated log events per backup status change
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub noise_ratio: usize,
     /// Write the served team to this JSON file (to edit and load with -team)
     #[arg(long, value_name = "FILE")]
     pub save_team: Option<PathBuf>,
@@ -84,11 +93,15 @@ impl SimulateArgs {
 /// A generated team whose history ends at the current minute, so relative
 /// periods like `-start-time -30d` find events.
 pub fn generated_team(members: u32, seed: u64) -> SimTeam {
+    generate(&spec_ending_now(members, seed))
+}
+
+fn spec_ending_now(members: u32, seed: u64) -> GenSpec {
     let now = Utc::now();
     let anchor = now
         .duration_trunc(chrono::Duration::minutes(1))
         .unwrap_or(now);
-    generate(&GenSpec::new(members as usize, seed, anchor))
+    GenSpec::new(members as usize, seed, anchor)
 }
 
 pub fn team_summary(team: &SimTeam) -> String {
@@ -110,7 +123,17 @@ pub fn team_summary(team: &SimTeam) -> String {
 pub async fn exec(args: &SimulateArgs) -> Result<SimHandle, SimError> {
     let team = match &args.team {
         Some(path) => SimTeam::load(path)?,
-        None => generated_team(args.members, args.seed),
+        None => {
+            let mut spec = spec_ending_now(args.members, args.seed);
+            if let Some(n) = args.desktops {
+                spec.desktops = (n, n);
+            }
+            if let Some(n) = args.changes {
+                spec.changes = (n, n);
+            }
+            spec.noise_ratio = args.noise_ratio;
+            generate(&spec)
+        }
     };
     if let Some(path) = &args.save_team {
         team.save(path).map_err(|source| {

@@ -347,7 +347,10 @@ async fn run(
             json!({"desktop_clients": devices.len()}),
         );
         job.log(Level::Info, "step", json!({"step": "resolve owners"}));
-        let wanted: BTreeSet<String> = devices.iter().map(|d| d.team_member_id.clone()).collect();
+        let wanted: BTreeSet<String> = devices
+            .iter()
+            .map(|d| d.team_member_id().to_string())
+            .collect();
         let owners = members::resolve_owners(&transport, &wanted, team_size).await?;
         let unresolved = wanted.len() - owners.len().min(wanted.len());
         if unresolved > 0 {
