@@ -50,3 +50,37 @@ fn requests_run_in_parallel_up_to_the_limit_with_identical_rows() {
         }
     }
 }
+
+#[test]
+fn a_dense_window_is_split_while_other_workers_are_idle() {
+    // Half the period precedes the log's history: those windows finish at
+    // once and their workers take halves of the dense ones.
+    let team = team(120, 82);
+    let start = anchor() - Duration::days(2 * tbx::sim::generate::HISTORY_DAYS);
+    let expected = expected_rows(&team, start, None);
+    let config = SimConfig {
+        events_page_max: 10,
+        ..SimConfig::default()
+    };
+    let sim = tbx::sim::start_background(team, config).unwrap();
+    let run = run(
+        &sim,
+        &status_args(&[
+            "-start-time",
+            &z(start),
+            "-output",
+            "none",
+            "-concurrency",
+            "4",
+        ]),
+    );
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert_reports_match(&run, &expected);
+    let log = std::fs::read_to_string(job_dir(run.home.path()).join("logs/toolbox.log")).unwrap();
+    let scanned = log
+        .lines()
+        .find(|l| l.contains("\"audit log scanned\""))
+        .unwrap();
+    let entry: serde_json::Value = serde_json::from_str(scanned).unwrap();
+    assert!(entry["window_splits"].as_u64().unwrap() > 0, "{scanned}");
+}
