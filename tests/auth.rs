@@ -436,14 +436,37 @@ fn a_stored_peer_keeps_its_refreshed_token_unless_secure() {
     );
 }
 
-#[test]
-fn single_flight_refresh_for_eight_concurrent_callers() {
+/// A transport whose token the client believes valid for `left`.
+fn refreshing_transport(
+    sim: &SimHandle,
+    access: String,
+    refresh: String,
+    left: chrono::Duration,
+) -> tbx::dropbox::Transport {
     use tbx::dropbox::auth::oauth::OAuthApp;
     use tbx::dropbox::auth::tokens::{RefreshOwner, Refresher, TokenSource};
     use tbx::dropbox::auth::{AccessToken, ApiBase, RefreshToken};
     use tbx::dropbox::transport::http_client;
     use tbx::dropbox::{Transport, TransportConfig};
 
+    let base = ApiBase::parse(&sim.base_url).unwrap();
+    let refresher = Refresher {
+        app: OAuthApp::new(sim.app_key(), &base).unwrap(),
+        refresh_token: RefreshToken::new(refresh),
+        http: http_client(&base, None).unwrap(),
+        owner: RefreshOwner::Environment,
+        on_refresh: None,
+    };
+    let source = TokenSource::refreshing(
+        Some((AccessToken::new(access), Some(Utc::now() + left))),
+        refresher,
+        "default",
+    );
+    Transport::new(TransportConfig::new(base, Arc::new(source))).unwrap()
+}
+
+#[test]
+fn single_flight_refresh_for_eight_concurrent_callers() {
     let config = SimConfig {
         token_max_calls: Some(10),
         ..SimConfig::default()
@@ -451,24 +474,12 @@ fn single_flight_refresh_for_eight_concurrent_callers() {
     let sim = sim_with(config);
     // The server already considers this token expired; the client does not.
     let (access, refresh) = sim.grant(&ALL_SCOPES, Duration::ZERO);
-    let base = ApiBase::parse(&sim.base_url).unwrap();
-    let http = http_client(&base, None).unwrap();
-    let refresher = Refresher {
-        app: OAuthApp::new(sim.app_key(), &base).unwrap(),
-        refresh_token: RefreshToken::new(refresh),
-        http,
-        owner: RefreshOwner::Environment,
-        on_refresh: None,
-    };
-    let source = TokenSource::refreshing(
-        Some((
-            AccessToken::new(access),
-            Some(Utc::now() + chrono::Duration::hours(4)),
-        )),
-        refresher,
-        "default",
-    );
-    let transport = Arc::new(Transport::new(TransportConfig::new(base, Arc::new(source))).unwrap());
+    let transport = Arc::new(refreshing_transport(
+        &sim,
+        access,
+        refresh,
+        chrono::Duration::hours(4),
+    ));
     runtime().block_on(async {
         let mut workers = Vec::new();
         for _ in 0..8 {
@@ -549,32 +560,10 @@ fn at_a_terminal_the_status_command_asks_and_secure_stores_nothing() {
 
 #[test]
 fn a_token_about_to_expire_is_refreshed_before_it_is_used() {
-    use tbx::dropbox::auth::oauth::OAuthApp;
-    use tbx::dropbox::auth::tokens::{RefreshOwner, Refresher, TokenSource};
-    use tbx::dropbox::auth::{AccessToken, ApiBase, RefreshToken};
-    use tbx::dropbox::transport::http_client;
-    use tbx::dropbox::{Transport, TransportConfig};
-
     let sim = sim_with(SimConfig::default());
     let (access, refresh) = sim.grant(&ALL_SCOPES, Duration::from_secs(3600));
-    let base = ApiBase::parse(&sim.base_url).unwrap();
-    let refresher = Refresher {
-        app: OAuthApp::new(sim.app_key(), &base).unwrap(),
-        refresh_token: RefreshToken::new(refresh),
-        http: http_client(&base, None).unwrap(),
-        owner: RefreshOwner::Environment,
-        on_refresh: None,
-    };
     // Two minutes left: under the five-minute margin.
-    let source = TokenSource::refreshing(
-        Some((
-            AccessToken::new(access),
-            Some(Utc::now() + chrono::Duration::minutes(2)),
-        )),
-        refresher,
-        "default",
-    );
-    let transport = Transport::new(TransportConfig::new(base, Arc::new(source))).unwrap();
+    let transport = refreshing_transport(&sim, access, refresh, chrono::Duration::minutes(2));
     runtime().block_on(async {
         let _: serde_json::Value = transport.rpc_void("team/get_info").await.unwrap();
         let _: serde_json::Value = transport.rpc_void("team/get_info").await.unwrap();

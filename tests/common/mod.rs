@@ -116,6 +116,33 @@ fn s<'a>(v: &'a Value, path: &[&str]) -> &'a str {
     cur.as_str().unwrap_or("")
 }
 
+/// The backup status changes of `[start, end)` that name a session, in
+/// log order: (session id, time, new status tag).
+pub fn backup_changes(
+    team: &SimTeam,
+    start: DateTime<Utc>,
+    end: Option<DateTime<Utc>>,
+) -> Vec<(String, DateTime<Utc>, String)> {
+    let session_path = [
+        "details",
+        "desktop_device_session_info",
+        "session_info",
+        "session_id",
+    ];
+    team.events
+        .iter()
+        .filter(|e| s(e, &["event_type", ".tag"]) == "device_sync_backup_status_changed")
+        .map(|e| {
+            (
+                s(e, &session_path).to_string(),
+                utc(s(e, &["timestamp"])),
+                s(e, &["details", "new_value", ".tag"]).to_string(),
+            )
+        })
+        .filter(|(session, t, _)| !session.is_empty() && *t >= start && end.is_none_or(|e| *t < e))
+        .collect()
+}
+
 /// What `devices.json` must hold for `[start, end)`, computed from the
 /// team's raw JSON without the tool's code: one row per linked desktop
 /// client; its latest backup change by timestamp, ties to the later one in
@@ -126,32 +153,11 @@ pub fn expected_rows(
     end: Option<DateTime<Utc>>,
 ) -> Vec<Map<String, Value>> {
     let mut latest: std::collections::HashMap<String, (String, String)> = Default::default();
-    for event in &team.events {
-        if s(event, &["event_type", ".tag"]) != "device_sync_backup_status_changed" {
-            continue;
-        }
-        let ts = s(event, &["timestamp"]).to_string();
-        let t = utc(&ts);
-        if t < start || end.is_some_and(|e| t >= e) {
-            continue;
-        }
-        let session = s(
-            event,
-            &[
-                "details",
-                "desktop_device_session_info",
-                "session_info",
-                "session_id",
-            ],
-        );
-        if session.is_empty() {
-            continue;
-        }
-        let status = s(event, &["details", "new_value", ".tag"]).to_string();
-        match latest.get(session) {
+    for (session, t, status) in backup_changes(team, start, end) {
+        match latest.get(&session) {
             Some((cur, _)) if utc(cur) > t => {}
             _ => {
-                latest.insert(session.to_string(), (ts, status));
+                latest.insert(session, (z(t), status));
             }
         }
     }
@@ -351,28 +357,8 @@ pub fn tie_decided_sessions(
 ) -> usize {
     let mut by_session: std::collections::HashMap<String, Vec<(DateTime<Utc>, String)>> =
         Default::default();
-    for event in &team.events {
-        if s(event, &["event_type", ".tag"]) != "device_sync_backup_status_changed" {
-            continue;
-        }
-        let t = utc(s(event, &["timestamp"]));
-        let session = s(
-            event,
-            &[
-                "details",
-                "desktop_device_session_info",
-                "session_info",
-                "session_id",
-            ],
-        );
-        if t < start || end.is_some_and(|e| t >= e) || session.is_empty() {
-            continue;
-        }
-        let status = s(event, &["details", "new_value", ".tag"]).to_string();
-        by_session
-            .entry(session.to_string())
-            .or_default()
-            .push((t, status));
+    for (session, t, status) in backup_changes(team, start, end) {
+        by_session.entry(session).or_default().push((t, status));
     }
     by_session
         .values()
