@@ -7,6 +7,7 @@ pub mod console;
 pub mod csv;
 pub mod filter;
 pub mod json;
+pub mod progress;
 pub mod xlsx;
 
 use std::fs::File;

@@ -25,6 +25,7 @@ use crate::dropbox::transport::{http_client, CallRecord};
 use crate::dropbox::{devices, members, team, team_log, ApiError, Transport, TransportConfig};
 use crate::job::{resolve_home, Job, JobError, Level};
 use crate::report::console::Console;
+use crate::report::progress::Progress;
 use crate::report::{write_reports, Formats, ReportError};
 
 pub const REPORT_NAME: &str = "devices";
@@ -338,15 +339,21 @@ async fn run(
     // share the transport's limit of -concurrency requests in flight.
     console.progress("Listing linked desktop clients and scanning the audit log...");
     let team_size = Some(team.num_provisioned_users).filter(|&n| n > 0);
+    let progress = Progress::new(!options.common.quiet);
     let devices_and_owners = async {
         job.log(Level::Info, "step", json!({"step": "list devices"}));
-        let devices = devices::list_desktop_clients(&transport, |_| {}).await?;
+        let step = progress.step("Listing linked desktop clients");
+        let devices =
+            devices::list_desktop_clients(&transport, |n| step.update(format!("{n} so far")))
+                .await?;
+        drop(step);
         job.log(
             Level::Info,
             "devices listed",
             json!({"desktop_clients": devices.len()}),
         );
         job.log(Level::Info, "step", json!({"step": "resolve owners"}));
+        let _step = progress.step("Resolving device owners");
         let wanted: BTreeSet<String> = devices
             .iter()
             .map(|d| d.team_member_id().to_string())
@@ -365,13 +372,27 @@ async fn run(
     let events = async {
         job.log(Level::Info, "step", json!({"step": "scan audit log"}));
         let mut fold = StatusFold::new();
+        let step = progress.step("Scanning the audit log");
+        let mut pages_shown = 0;
         let scan = team_log::scan_backup_changes(
             &transport,
             &options.period,
             options.common.concurrency,
-            |change, _| fold.push(change),
+            |change, scan| {
+                fold.push(change);
+                if scan.pages != pages_shown {
+                    pages_shown = scan.pages;
+                    step.update(format!(
+                        "{} status changes, {} pages, {:.0} events/s",
+                        scan.changes,
+                        scan.pages,
+                        step.rate(scan.changes)
+                    ));
+                }
+            },
         )
         .await?;
+        drop(step);
         Ok::<_, ApiError>((scan, fold))
     };
     let (listed, scanned) = tokio::join!(devices_and_owners, events);
@@ -412,7 +433,9 @@ async fn run(
         Formats::ALL
     };
     let filter = options.common.output_filter.as_deref();
+    let step = progress.step(&format!("Writing {} rows", rows.len()));
     let reports = write_reports(&job.reports, REPORT_NAME, &rows, filter, formats)?;
+    drop(step);
     job.log(
         Level::Info,
         "reports written",
