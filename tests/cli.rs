@@ -134,11 +134,7 @@ fn unknown_commands_exit_with_the_invalid_command_code() {
 
 #[test]
 fn options_not_built_yet_refuse_to_run() {
-    for args in [
-        vec!["-auto-open"],
-        vec!["-retain-job-data", "none"],
-        vec!["-lang", "ja"],
-    ] {
+    for args in [vec!["-auto-open"], vec!["-lang", "ja"]] {
         let mut all = vec!["-start-time", "-1d"];
         all.extend(args.iter());
         let run = run_with(None, &status_args(&all), &[]);
@@ -187,7 +183,7 @@ fn verbose_shows_each_call_without_the_token() {
         "{stderr}"
     );
     assert!(!stderr.contains(&sim.token));
-    let log = std::fs::read_to_string(job_dir(run.home.path()).join("logs/toolbox.log")).unwrap();
+    let log = read_log(&job_dir(run.home.path()), "toolbox.log");
     assert!(
         !log.contains(&sim.token),
         "the job log must not hold the token"

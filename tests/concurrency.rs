@@ -76,7 +76,7 @@ fn a_dense_window_is_split_while_other_workers_are_idle() {
     );
     assert_eq!(run.code(), 0, "{}", run.stderr());
     assert_reports_match(&run, &expected);
-    let log = std::fs::read_to_string(job_dir(run.home.path()).join("logs/toolbox.log")).unwrap();
+    let log = read_log(&job_dir(run.home.path()), "toolbox.log");
     let scanned = log
         .lines()
         .find(|l| l.contains("\"audit log scanned\""))

@@ -105,7 +105,7 @@ fn transient_server_errors_and_rate_limits_are_retried_to_the_same_report() {
             "{route}: one retry per fault"
         );
     }
-    let log = std::fs::read_to_string(job_dir(run.home.path()).join("logs/toolbox.log")).unwrap();
+    let log = read_log(&job_dir(run.home.path()), "toolbox.log");
     assert!(log.contains("\"retry_in_ms\""), "retries are logged");
     assert!(
         log.contains("HTTP 503: <!DOCTYPE html>"),
@@ -170,7 +170,7 @@ fn a_route_error_fails_the_run_with_one_line_and_no_report_files() {
         run.report_names()
     );
     assert_eq!(sim.calls("team_log/get_events"), 1, "409 is not retried");
-    let log = std::fs::read_to_string(job_dir(run.home.path()).join("logs/toolbox.log")).unwrap();
+    let log = read_log(&job_dir(run.home.path()), "toolbox.log");
     assert!(log.lines().last().unwrap().contains("\"failed\""));
 }
 
@@ -232,7 +232,7 @@ fn ctrl_c_stops_the_run_with_exit_4_and_no_report() {
     assert!(stderr.starts_with("Error: interrupted"), "{stderr}");
     let job = job_dir(home.path());
     assert_eq!(std::fs::read_dir(job.join("reports")).unwrap().count(), 0);
-    let log = std::fs::read_to_string(job.join("logs/toolbox.log")).unwrap();
+    let log = read_log(&job, "toolbox.log");
     let last_two: Vec<&str> = log.lines().rev().take(2).collect();
     assert!(last_two[0].contains("\"interrupted\""), "{log}");
     assert!(log.contains("\"step\":\"scan audit log\""), "{log}");
@@ -272,7 +272,7 @@ fn every_fault_at_once_gives_the_fault_free_report() {
     );
     assert_eq!(run.code(), 0, "{}", run.stderr());
     assert_reports_match(&run, &expected);
-    let log = std::fs::read_to_string(job_dir(run.home.path()).join("logs/toolbox.log")).unwrap();
+    let log = read_log(&job_dir(run.home.path()), "toolbox.log");
     for sign in [
         "HTTP 429",
         "HTTP 503",

@@ -315,7 +315,7 @@ fn local_dates_are_read_in_the_local_time_zone() {
         &[("TZ", "Asia/Tokyo")],
     );
     assert_eq!(run.code(), 0, "stderr: {}", run.stderr());
-    let log = std::fs::read_to_string(job_dir(run.home.path()).join("logs/toolbox.log")).unwrap();
+    let log = read_log(&job_dir(run.home.path()), "toolbox.log");
     assert!(
         log.contains("\"start_time\":\"2026-05-31T15:00:00Z\""),
         "{log}"

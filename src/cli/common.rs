@@ -157,6 +157,9 @@ pub struct CommonOptions {
     pub quiet: bool,
     pub proxy: Option<String>,
     pub write_log: bool,
+    /// `-budget-storage low`: no capture log, a capped job log.
+    pub storage_low: bool,
+    pub retain: RetainJobData,
     /// `-bandwidth-kb`; `None` for unlimited.
     pub bandwidth_kb: Option<u64>,
     /// `-output-filter`, compiled.
@@ -170,9 +173,6 @@ impl CommonArgs {
         }
         if self.auto_open {
             return Err(not_supported("auto-open", ""));
-        }
-        if self.budget_storage == Budget::Low {
-            return Err(not_supported("budget-storage", "low"));
         }
         if let Some(names) = self.experiment.as_deref().filter(|n| !n.trim().is_empty()) {
             return Err(invalid(
@@ -192,15 +192,6 @@ impl CommonArgs {
             })?)),
             None => None,
         };
-        if self.retain_job_data != RetainJobData::Default {
-            return Err(not_supported(
-                "retain-job-data",
-                self.retain_job_data
-                    .to_possible_value()
-                    .map(|v| v.get_name().to_string())
-                    .unwrap_or_default(),
-            ));
-        }
         if let Some(path) = &self.workspace {
             check_writable_folder("workspace", path)?;
         }
@@ -223,6 +214,8 @@ impl CommonArgs {
             quiet: self.quiet,
             proxy,
             write_log: !self.skip_logging,
+            storage_low: self.budget_storage == Budget::Low,
+            retain: self.retain_job_data,
             bandwidth_kb: Some(self.bandwidth_kb).filter(|&kb| kb > 0),
             output_filter,
         })
@@ -343,10 +336,8 @@ mod tests {
     fn options_not_built_yet_say_so() {
         for args in [
             &["--auto-open"][..],
-            &["--budget-storage", "low"],
             &["--extra", "x.json"],
             &["--lang", "ja"],
-            &["--retain-job-data", "on_error"],
         ] {
             let err = parse(args).unwrap_err();
             assert!(

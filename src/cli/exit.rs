@@ -2,6 +2,8 @@
 
 /// The run finished.
 pub const SUCCESS: u8 = 0;
+/// The run could not start (e.g. the job folder cannot be created).
+pub const STARTUP: u8 = 2;
 /// Ctrl-C or another interruption.
 pub const INTERRUPTED: u8 = 4;
 /// The command ran and failed (API, network, file errors).

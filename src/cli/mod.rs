@@ -277,6 +277,7 @@ fn run_status(args: &StatusArgs) -> u8 {
 fn run_failed(failed: Failed) -> u8 {
     let code = match &failed.error {
         RecipeError::Auth(e) => auth_exit(e),
+        RecipeError::Job(_) => exit::STARTUP,
         RecipeError::Api(
             ApiError::ExpiredToken { .. }
             | ApiError::InvalidToken { .. }

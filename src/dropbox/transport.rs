@@ -20,6 +20,8 @@ use super::error::{first_line, ApiError};
 #[derive(Debug, Clone)]
 pub struct CallRecord {
     pub route: String,
+    /// The JSON argument sent (API arguments carry no secrets).
+    pub request: Option<String>,
     pub attempt: u32,
     /// HTTP status, or `None` for a network failure.
     pub status: Option<u16>,
@@ -189,6 +191,9 @@ impl Transport {
             }
             let mut record = CallRecord {
                 route: route.to_string(),
+                request: body
+                    .as_ref()
+                    .map(|b| String::from_utf8_lossy(b).into_owned()),
                 attempt,
                 status: None,
                 elapsed: Duration::ZERO,

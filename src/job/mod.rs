@@ -1,7 +1,10 @@
 //! The job folder: `<home>/jobs/<job-id>/{reports,logs}`, where the home is
-//! `-workspace`, else `TOOLBOX_HOME`, else `~/.toolbox`; and the job log
+//! `-workspace`, else `TOOLBOX_HOME`, else `~/.toolbox`; the job log
 //! (`logs/toolbox.log`, JSON lines) that records what the run did and where
-//! it stopped. Nothing secret is ever passed to the log.
+//! it stopped; and the capture log (`logs/capture.log`, one line per API
+//! call). Both are gzipped when the run ends. Nothing secret is ever passed
+//! to either: callers hand over no headers, and keys that name a secret are
+//! redacted from anything captured.
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
@@ -55,13 +58,34 @@ impl Level {
     }
 }
 
+/// What the job writes besides reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogOptions {
+    /// `toolbox.log` at all (`-skip-logging` turns it off).
+    pub write_log: bool,
+    /// Debug entries (`-debug`).
+    pub debug: bool,
+    /// `capture.log` (off with `-budget-storage low`).
+    pub capture: bool,
+    /// Stop writing `toolbox.log` past this many bytes.
+    pub max_log_bytes: Option<u64>,
+}
+
+/// A log file with a running size, for the cap.
+struct LogFile {
+    out: BufWriter<File>,
+    written: u64,
+    capped: bool,
+}
+
 pub struct Job {
     pub id: String,
     pub dir: PathBuf,
     pub reports: PathBuf,
     pub logs: PathBuf,
-    log: Option<Mutex<BufWriter<File>>>,
-    min_level: Level,
+    log: Option<Mutex<LogFile>>,
+    capture: Option<Mutex<LogFile>>,
+    options: LogOptions,
     ended: AtomicBool,
 }
 
@@ -75,7 +99,7 @@ impl Job {
     /// Creates a fresh job folder. Two runs started in the same millisecond
     /// get different ids: the folder is created exclusively and the id moves
     /// on by a millisecond until one is free.
-    pub fn create(home: &Path, write_log: bool, debug: bool) -> Result<Job, JobError> {
+    pub fn create(home: &Path, options: LogOptions) -> Result<Job, JobError> {
         let jobs = home.join("jobs");
         let create_error = |source| JobError::Create {
             path: jobs.clone(),
@@ -97,10 +121,22 @@ impl Job {
         let reports = dir.join("reports");
         let logs = dir.join("logs");
         fs::create_dir_all(&reports).map_err(create_error)?;
-        let log = if write_log {
+        let open = |name: &str| -> Result<Mutex<LogFile>, JobError> {
             fs::create_dir_all(&logs).map_err(create_error)?;
-            let file = File::create(logs.join("toolbox.log")).map_err(create_error)?;
-            Some(Mutex::new(BufWriter::new(file)))
+            let file = File::create(logs.join(name)).map_err(create_error)?;
+            Ok(Mutex::new(LogFile {
+                out: BufWriter::new(file),
+                written: 0,
+                capped: false,
+            }))
+        };
+        let log = if options.write_log {
+            Some(open("toolbox.log")?)
+        } else {
+            None
+        };
+        let capture = if options.write_log && options.capture {
+            Some(open("capture.log")?)
         } else {
             None
         };
@@ -110,14 +146,20 @@ impl Job {
             reports,
             logs,
             log,
-            min_level: if debug { Level::Debug } else { Level::Info },
+            capture,
+            options,
             ended: AtomicBool::new(false),
         })
     }
 
     /// Appends one JSON line: time, level, message, and `fields` (an object).
     pub fn log(&self, level: Level, message: &str, fields: Value) {
-        if level < self.min_level {
+        let min_level = if self.options.debug {
+            Level::Debug
+        } else {
+            Level::Info
+        };
+        if level < min_level {
             return;
         }
         let Some(log) = &self.log else { return };
@@ -129,29 +171,117 @@ impl Job {
         if let (Some(entry), Value::Object(fields)) = (entry.as_object_mut(), fields) {
             entry.extend(fields);
         }
-        if let Ok(mut out) = log.lock() {
-            let _ = serde_json::to_writer(&mut *out, &entry);
-            let _ = out.write_all(b"\n");
+        write_line(log, &entry, self.options.max_log_bytes);
+    }
+
+    /// Appends one API call to the capture log, secrets redacted.
+    pub fn capture(&self, mut call: Value) {
+        let Some(capture) = &self.capture else { return };
+        redact(&mut call);
+        if let Some(entry) = call.as_object_mut() {
+            entry.insert("time".into(), json!(Local::now().to_rfc3339()));
         }
+        write_line(capture, &call, None);
     }
 
-    /// Marks the run as ended (finished or failed, with its own log entry).
-    pub fn end(&self) {
-        self.ended.store(true, Ordering::SeqCst);
-        self.flush();
-    }
-
+    /// The job log as it will be found after the run (gzipped once ended).
     pub fn log_path(&self) -> Option<PathBuf> {
-        self.log.as_ref().map(|_| self.logs.join("toolbox.log"))
+        let name = if self.ended.load(Ordering::SeqCst) {
+            "toolbox.log.gz"
+        } else {
+            "toolbox.log"
+        };
+        self.log.as_ref().map(|_| self.logs.join(name))
     }
 
     pub fn flush(&self) {
-        if let Some(log) = &self.log {
-            if let Ok(mut out) = log.lock() {
-                let _ = out.flush();
+        for file in [&self.log, &self.capture].into_iter().flatten() {
+            if let Ok(mut f) = file.lock() {
+                let _ = f.out.flush();
             }
         }
     }
+
+    /// Marks the run as ended (finished or failed, with its own log entry)
+    /// and gzips the logs.
+    pub fn end(&self) {
+        self.flush();
+        if !self.ended.swap(true, Ordering::SeqCst) {
+            for (file, name) in [(&self.log, "toolbox.log"), (&self.capture, "capture.log")] {
+                if file.is_some() {
+                    let _ = gzip_in_place(&self.logs.join(name));
+                }
+            }
+        }
+    }
+
+    /// Deletes the whole job folder (`-retain-job-data`).
+    pub fn remove(&self) -> io::Result<()> {
+        fs::remove_dir_all(&self.dir)
+    }
+}
+
+fn write_line(file: &Mutex<LogFile>, entry: &Value, cap: Option<u64>) {
+    let Ok(mut f) = file.lock() else { return };
+    if f.capped {
+        return;
+    }
+    let mut line = serde_json::to_vec(entry).unwrap_or_default();
+    line.push(b'\n');
+    if let Some(cap) = cap {
+        if f.written + line.len() as u64 > cap {
+            f.capped = true;
+            line = format!(
+                "{{\"level\":\"warn\",\"msg\":\"log size limit of {cap} bytes reached (-budget-storage low); later entries are not written\"}}\n"
+            )
+            .into_bytes();
+        }
+    }
+    f.written += line.len() as u64;
+    let _ = f.out.write_all(&line);
+}
+
+/// Keys whose values are never written to a log.
+fn is_secret_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    [
+        "token",
+        "secret",
+        "authorization",
+        "password",
+        "code_verifier",
+        "code",
+    ]
+    .iter()
+    .any(|s| key == *s || key.ends_with(&format!("_{s}")) || key.contains("token"))
+}
+
+fn redact(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map.iter_mut() {
+                if is_secret_key(key) {
+                    *v = json!("(redacted)");
+                } else {
+                    redact(v);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(redact),
+        _ => {}
+    }
+}
+
+/// Replaces `path` with `path.gz`.
+fn gzip_in_place(path: &Path) -> io::Result<()> {
+    let mut input = File::open(path)?;
+    let mut target = path.as_os_str().to_owned();
+    target.push(".gz");
+    let output = File::create(&target)?;
+    let mut encoder = flate2::write::GzEncoder::new(output, flate2::Compression::default());
+    io::copy(&mut input, &mut encoder)?;
+    encoder.finish()?.sync_all()?;
+    fs::remove_file(path)
 }
 
 impl Drop for Job {
@@ -160,8 +290,8 @@ impl Drop for Job {
     fn drop(&mut self) {
         if !self.ended.load(Ordering::SeqCst) {
             self.log(Level::Warn, "interrupted", serde_json::json!({}));
+            self.end();
         }
-        self.flush();
     }
 }
 
@@ -177,12 +307,57 @@ mod tests {
         assert_eq!(job_id(at), "20190909-115959.597");
     }
 
+    const LOGS: LogOptions = LogOptions {
+        write_log: true,
+        debug: false,
+        capture: true,
+        max_log_bytes: None,
+    };
+
+    #[test]
+    fn logs_are_gzipped_at_the_end_and_secrets_redacted() {
+        use std::io::Read;
+        let home = tempfile::tempdir().unwrap();
+        let job = Job::create(home.path(), LOGS).unwrap();
+        job.log(Level::Info, "hello", json!({"n": 1}));
+        job.capture(json!({"route": "x", "request": {"cursor": "c", "refresh_token": "s3cr3t", "access_token": "a"}}));
+        job.end();
+        assert!(!job.logs.join("toolbox.log").exists());
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(File::open(job.logs.join("capture.log.gz")).unwrap())
+            .read_to_string(&mut text)
+            .unwrap();
+        assert!(
+            text.contains("\"cursor\":\"c\"") && !text.contains("s3cr3t"),
+            "{text}"
+        );
+        assert_eq!(job.log_path().unwrap(), job.logs.join("toolbox.log.gz"));
+    }
+
+    #[test]
+    fn a_capped_log_stops_with_a_note() {
+        let home = tempfile::tempdir().unwrap();
+        let job = Job::create(
+            home.path(),
+            LogOptions {
+                max_log_bytes: Some(300),
+                ..LOGS
+            },
+        )
+        .unwrap();
+        for i in 0..100 {
+            job.log(Level::Info, "entry", json!({"i": i}));
+        }
+        job.flush();
+        let text = fs::read_to_string(job.logs.join("toolbox.log")).unwrap();
+        assert!(text.len() < 600, "{}", text.len());
+        assert!(text.lines().last().unwrap().contains("log size limit"));
+    }
+
     #[test]
     fn parallel_jobs_get_distinct_folders() {
         let home = std::env::temp_dir().join(format!("tbx-job-test-{}", std::process::id()));
-        let jobs: Vec<Job> = (0..20)
-            .map(|_| Job::create(&home, true, false).unwrap())
-            .collect();
+        let jobs: Vec<Job> = (0..20).map(|_| Job::create(&home, LOGS).unwrap()).collect();
         let mut ids: Vec<&str> = jobs.iter().map(|j| j.id.as_str()).collect();
         ids.sort();
         ids.dedup();

@@ -373,3 +373,15 @@ pub fn tie_decided_sessions(
         })
         .count()
 }
+
+/// A job's log (`logs/<name>.gz`, as the run leaves it), decompressed.
+pub fn read_log(job: &Path, name: &str) -> String {
+    use std::io::Read;
+    let file = std::fs::File::open(job.join("logs").join(format!("{name}.gz")))
+        .unwrap_or_else(|e| panic!("{name}.gz in {}: {e}", job.display()));
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(file)
+        .read_to_string(&mut text)
+        .unwrap();
+    text
+}

@@ -13,7 +13,7 @@ use clap::Args;
 use serde_json::json;
 use thiserror::Error;
 
-use crate::cli::common::{CommonArgs, CommonOptions, OptionError};
+use crate::cli::common::{CommonArgs, CommonOptions, OptionError, RetainJobData};
 use crate::domain::fold::StatusFold;
 use crate::domain::period::{format_dropbox_time, parse_time, Period};
 use crate::domain::row::{build_rows, Row};
@@ -23,7 +23,7 @@ use crate::dropbox::auth::{store, AccessToken, ApiBase, AuthError};
 use crate::dropbox::bandwidth::Bandwidth;
 use crate::dropbox::transport::{http_client, CallRecord};
 use crate::dropbox::{devices, members, team, team_log, ApiError, Transport, TransportConfig};
-use crate::job::{resolve_home, Job, JobError, Level};
+use crate::job::{resolve_home, Job, JobError, Level, LogOptions};
 use crate::report::console::Console;
 use crate::report::progress::Progress;
 use crate::report::{write_reports, Formats, ReportError};
@@ -191,8 +191,7 @@ pub async fn exec(
                 .map_err(|e| no_log(e.into()))?
         }
     };
-    let job =
-        Arc::new(Job::create(&home, common.write_log, common.debug).map_err(|e| no_log(e.into()))?);
+    let job = Arc::new(Job::create(&home, log_options(common)).map_err(|e| no_log(e.into()))?);
     let console = Console::new(common.output, common.quiet);
     job.log(
         Level::Info,
@@ -215,20 +214,38 @@ pub async fn exec(
         extra_header,
     )
     .await;
-    match result {
-        Ok(outcome) => {
-            job.log(Level::Info, "finished", json!({"rows": outcome.rows}));
-            job.end();
-            Ok(outcome)
-        }
-        Err(error) => {
-            job.log(Level::Error, "failed", json!({"error": error.to_string()}));
-            job.end();
-            Err(Failed {
-                error,
-                job_log: job.log_path(),
-            })
-        }
+    let keep = keep_job(common.retain, result.is_ok());
+    match &result {
+        Ok(outcome) => job.log(Level::Info, "finished", json!({"rows": outcome.rows})),
+        Err(error) => job.log(Level::Error, "failed", json!({"error": error.to_string()})),
+    }
+    job.end();
+    let job_log = if keep { job.log_path() } else { None };
+    if !keep {
+        // The policy asked for it; a folder that will not go is only noise.
+        let _ = job.remove();
+    }
+    result.map_err(|error| Failed { error, job_log })
+}
+
+/// With `-budget-storage low` the job log stops at a megabyte.
+const LOW_STORAGE_LOG_BYTES: u64 = 1024 * 1024;
+
+fn log_options(common: &CommonOptions) -> LogOptions {
+    LogOptions {
+        write_log: common.write_log,
+        debug: common.debug,
+        capture: !common.storage_low,
+        max_log_bytes: common.storage_low.then_some(LOW_STORAGE_LOG_BYTES),
+    }
+}
+
+/// Whether the job folder stays after a run that succeeded or failed.
+fn keep_job(retain: RetainJobData, succeeded: bool) -> bool {
+    match retain {
+        RetainJobData::Default => true,
+        RetainJobData::OnError => !succeeded,
+        RetainJobData::None => false,
     }
 }
 
@@ -251,6 +268,16 @@ fn transport_for(
 }
 
 fn log_call(job: &Job, verbose: bool, call: &CallRecord) {
+    job.capture(json!({
+        "route": call.route,
+        "request": call.request.as_deref().and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok()),
+        "status": call.status,
+        "response_bytes": call.response_bytes,
+        "ms": call.elapsed.as_millis() as u64,
+        "attempt": call.attempt,
+        "request_id": call.request_id,
+        "retry_in_ms": call.retry_in.map(|d| d.as_millis() as u64),
+    }));
     let status = call
         .status
         .map_or("network error".to_string(), |s| s.to_string());
@@ -446,7 +473,13 @@ async fn run(
         .iter()
         .find(|p| p.extension().is_some_and(|e| e == "json"));
     console.rows(&rows, json_report.map(|p| p.as_path()));
-    console.report_paths(&reports);
+    if keep_job(options.common.retain, true) {
+        console.report_paths(&reports);
+    } else {
+        console.progress(
+            "The job folder is removed after the run (-retain-job-data); the reports are not kept.",
+        );
+    }
     Ok(Outcome {
         job_dir: job.dir.clone(),
         reports,
