@@ -133,16 +133,6 @@ fn unknown_commands_exit_with_the_invalid_command_code() {
 }
 
 #[test]
-fn options_not_built_yet_refuse_to_run() {
-    for args in [vec!["-auto-open"], vec!["-lang", "ja"]] {
-        let mut all = vec!["-start-time", "-1d"];
-        all.extend(args.iter());
-        let run = run_with(None, &status_args(&all), &[]);
-        assert_one_line_error(&run, 10, "not supported yet");
-    }
-}
-
-#[test]
 fn common_options_accept_tbx_forms() {
     let sim = start(team(5, 1));
     let run = run(

@@ -87,6 +87,69 @@ pub fn normalize(cmd: &Command, args: Vec<OsString>) -> Vec<OsString> {
     out
 }
 
+/// `-extra FILE`: a JSON object of option values (keys are option names
+/// without dashes; `_` may stand for `-`) used as defaults. Options given on
+/// the command line win; an unknown key or a value that is not a string,
+/// number or boolean is an error naming the file. Works on normalized argv.
+pub fn apply_extra(cmd: &Command, mut args: Vec<OsString>) -> Result<Vec<OsString>, String> {
+    let Some(path) = extra_path(&args) else {
+        return Ok(args);
+    };
+    let text =
+        std::fs::read_to_string(&path).map_err(|e| format!("-extra: cannot read '{path}': {e}"))?;
+    let object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&text)
+        .map_err(|e| format!("-extra: '{path}' is not a JSON object of option values: {e}"))?;
+    let mut longs = HashMap::new();
+    long_options(cmd, &mut longs);
+    let given: Vec<String> = args
+        .iter()
+        .filter_map(|a| a.to_str())
+        .filter_map(|a| a.strip_prefix("--"))
+        .map(|a| a.split('=').next().unwrap_or(a).to_string())
+        .collect();
+    // Defaults go before a `--` separator, if there is one.
+    let at = args.iter().position(|a| a == "--").unwrap_or(args.len());
+    let mut extra = Vec::new();
+    for (key, value) in object {
+        let name = key.replace('_', "-");
+        if !longs.contains_key(&name) || name == "extra" {
+            return Err(format!("-extra: '{path}' has an unknown option '{key}'"));
+        }
+        if given.contains(&name) {
+            continue;
+        }
+        let value = match value {
+            serde_json::Value::String(s) => s,
+            serde_json::Value::Bool(b) => b.to_string(),
+            serde_json::Value::Number(n) => n.to_string(),
+            other => {
+                return Err(format!(
+                    "-extra: option '{key}' in '{path}' must be a string, number or boolean, not {other}"
+                ))
+            }
+        };
+        extra.push(OsString::from(format!("--{name}={value}")));
+    }
+    args.splice(at..at, extra);
+    Ok(args)
+}
+
+fn extra_path(args: &[OsString]) -> Option<String> {
+    let mut iter = args.iter().filter_map(|a| a.to_str());
+    while let Some(arg) = iter.next() {
+        if arg == "--" {
+            return None;
+        }
+        if let Some(path) = arg.strip_prefix("--extra=") {
+            return Some(path.to_string());
+        }
+        if arg == "--extra" {
+            return iter.next().map(str::to_string);
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,6 @@
 //! The common options every tbx recipe accepts, and their validation into
-//! `CommonOptions`, the only form the recipes see. Options whose behaviour
-//! is not built yet are refused with "not supported yet" rather than
-//! silently ignored.
+//! `CommonOptions`, the only form the recipes see: every path, filter,
+//! proxy and name is checked here, before any network call.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -10,6 +9,7 @@ use clap::builder::BoolishValueParser;
 use clap::{ArgAction, Args, ValueEnum};
 use thiserror::Error;
 
+use crate::domain::row::Layout;
 use crate::report::console::OutputMode;
 use crate::report::filter::RowFilter;
 
@@ -20,21 +20,12 @@ pub enum OptionError {
         option: &'static str,
         message: String,
     },
-    #[error("-{option} {what} is not supported yet")]
-    NotSupported { option: &'static str, what: String },
 }
 
 fn invalid(option: &'static str, message: impl Into<String>) -> OptionError {
     OptionError::Invalid {
         option,
         message: message.into(),
-    }
-}
-
-fn not_supported(option: &'static str, what: impl Into<String>) -> OptionError {
-    OptionError::NotSupported {
-        option,
-        what: what.into(),
     }
 }
 
@@ -99,13 +90,13 @@ pub struct CommonArgs {
     #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true,
           default_value = "false", default_missing_value = "true", value_parser = BoolishValueParser::new())]
     pub debug: bool,
-    /// Enable experimental feature(s)
+    /// Enable experimental feature(s): report_all_columns (ids in CSV, XLSX, table)
     #[arg(long, value_name = "NAMES")]
     pub experiment: Option<String>,
-    /// Extra parameter file path
+    /// Extra parameter file: a JSON object of option values used as defaults
     #[arg(long, value_name = "PATH")]
     pub extra: Option<PathBuf>,
-    /// Display language
+    /// Display language of console messages (auto follows LC_ALL / LANG)
     #[arg(long, value_enum, default_value_t)]
     pub lang: Lang,
     /// Output format for the console
@@ -143,6 +134,9 @@ pub struct CommonArgs {
     pub workspace: Option<PathBuf>,
 }
 
+/// The one experiment: the two id columns in CSV, XLSX and the console too.
+pub const EXPERIMENT_ALL_COLUMNS: &str = "report_all_columns";
+
 /// Validated common options: what the recipes may rely on.
 #[derive(Debug, Clone)]
 pub struct CommonOptions {
@@ -160,6 +154,12 @@ pub struct CommonOptions {
     /// `-budget-storage low`: no capture log, a capped job log.
     pub storage_low: bool,
     pub retain: RetainJobData,
+    /// `-auto-open`: open the reports folder when done (desktop only).
+    pub auto_open: bool,
+    /// Columns of CSV, XLSX and the console (`-experiment`).
+    pub layout: Layout,
+    /// Console language (`-lang`; `auto` resolved from the environment).
+    pub lang: crate::report::messages::Lang,
     /// `-bandwidth-kb`; `None` for unlimited.
     pub bandwidth_kb: Option<u64>,
     /// `-output-filter`, compiled.
@@ -171,20 +171,23 @@ impl CommonArgs {
         if let Some(path) = &self.auth_database {
             check_database_path("auth-database", path)?;
         }
-        if self.auto_open {
-            return Err(not_supported("auto-open", ""));
-        }
-        if let Some(names) = self.experiment.as_deref().filter(|n| !n.trim().is_empty()) {
-            return Err(invalid(
-                "experiment",
-                format!("unknown experiment '{names}'; this version has no experimental features"),
-            ));
-        }
-        if self.extra.is_some() {
-            return Err(not_supported("extra", "(extra parameter files)"));
-        }
-        if self.lang == Lang::Ja {
-            return Err(not_supported("lang", "ja (messages are in English only)"));
+        let mut layout = Layout::default();
+        for name in self
+            .experiment
+            .iter()
+            .flat_map(|n| n.split(','))
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+        {
+            match name {
+                EXPERIMENT_ALL_COLUMNS => layout.all_columns = true,
+                other => {
+                    return Err(invalid(
+                        "experiment",
+                        format!("unknown experiment '{other}'; known: {EXPERIMENT_ALL_COLUMNS}"),
+                    ))
+                }
+            }
         }
         let output_filter = match &self.output_filter {
             Some(code) => Some(Arc::new(RowFilter::compile(code).map_err(|message| {
@@ -216,6 +219,13 @@ impl CommonArgs {
             write_log: !self.skip_logging,
             storage_low: self.budget_storage == Budget::Low,
             retain: self.retain_job_data,
+            auto_open: self.auto_open,
+            layout,
+            lang: match self.lang {
+                Lang::En => crate::report::messages::Lang::En,
+                Lang::Ja => crate::report::messages::Lang::Ja,
+                Lang::Auto => crate::report::messages::Lang::from_env(),
+            },
             bandwidth_kb: Some(self.bandwidth_kb).filter(|&kb| kb > 0),
             output_filter,
         })
@@ -330,21 +340,6 @@ mod tests {
         assert!(parse(&["--quiet"]).unwrap().quiet);
         assert!(!parse(&["--quiet=false"]).unwrap().quiet);
         assert!(parse(&["--verbose=true"]).unwrap().verbose);
-    }
-
-    #[test]
-    fn options_not_built_yet_say_so() {
-        for args in [
-            &["--auto-open"][..],
-            &["--extra", "x.json"],
-            &["--lang", "ja"],
-        ] {
-            let err = parse(args).unwrap_err();
-            assert!(
-                err.to_string().contains("not supported yet"),
-                "{args:?}: {err}"
-            );
-        }
     }
 
     #[test]

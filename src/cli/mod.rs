@@ -62,6 +62,11 @@ pub enum TopCommand {
     },
     /// Show version information
     Version,
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish)
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -143,11 +148,22 @@ pub fn main() -> u8 {
 
 pub fn run(argv: Vec<OsString>) -> u8 {
     let argv = args::normalize(&Cli::command(), argv);
+    let argv = match args::apply_extra(&Cli::command(), argv) {
+        Ok(argv) => argv,
+        Err(message) => {
+            error_line(&message);
+            return exit::INVALID_OPTIONS;
+        }
+    };
     let cli = match Cli::try_parse_from(argv) {
         Ok(cli) => cli,
         Err(e) => return clap_error(e),
     };
     match cli.command {
+        TopCommand::Completion { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "tbx", &mut std::io::stdout());
+            exit::SUCCESS
+        }
         TopCommand::Version => {
             println!(
                 "tbx {} ({}-{}), compatible with watermint toolbox `dropbox team backup device status`",

@@ -57,6 +57,23 @@ pub fn visible_columns() -> impl Iterator<Item = (usize, &'static str)> {
         .filter(|(_, name)| !HIDDEN_COLUMNS.contains(name))
 }
 
+/// Which columns CSV, XLSX and the console show: tbx's visible ten, or
+/// all twelve (`-experiment report_all_columns`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Layout {
+    pub all_columns: bool,
+}
+
+impl Layout {
+    pub fn columns(self) -> Vec<(usize, &'static str)> {
+        if self.all_columns {
+            COLUMNS.iter().copied().enumerate().collect()
+        } else {
+            visible_columns().collect()
+        }
+    }
+}
+
 /// `N` strings stored end to end in one allocation.
 #[derive(Clone, PartialEq, Eq)]
 struct Packed<const N: usize> {
@@ -172,8 +189,17 @@ impl Row {
 
     /// The values of `visible_columns()`, in order.
     pub fn visible_values(&self) -> Vec<&str> {
+        self.values_for(Layout::default())
+    }
+
+    /// The values of the layout's columns, in order.
+    pub fn values_for(&self, layout: Layout) -> Vec<&str> {
         let values = self.values();
-        visible_columns().map(|(i, _)| values[i]).collect()
+        layout
+            .columns()
+            .into_iter()
+            .map(|(i, _)| values[i])
+            .collect()
     }
 }
 

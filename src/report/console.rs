@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
-use crate::domain::row::{visible_columns, Row};
+use crate::domain::row::{Layout, Row};
+use crate::report::messages::Messages;
 
 /// At most this many rows are shown on the console; the files hold all.
 pub const TABLE_ROWS: usize = 500;
@@ -25,17 +26,28 @@ pub enum OutputMode {
 pub struct Console {
     mode: OutputMode,
     quiet: bool,
+    layout: Layout,
+    messages: Messages,
 }
 
 impl Console {
     /// `-quiet` turns the text modes into JSON lines (machine-readable),
     /// as tbx documents it; `-output none` stays silent.
-    pub fn new(mode: OutputMode, quiet: bool) -> Self {
+    pub fn new(mode: OutputMode, quiet: bool, layout: Layout, messages: Messages) -> Self {
         let mode = match mode {
             OutputMode::Text | OutputMode::Markdown if quiet => OutputMode::Json,
             other => other,
         };
-        Self { mode, quiet }
+        Self {
+            mode,
+            quiet,
+            layout,
+            messages,
+        }
+    }
+
+    pub fn messages(&self) -> Messages {
+        self.messages
     }
 
     pub fn mode(&self) -> OutputMode {
@@ -73,7 +85,12 @@ impl Console {
 
     /// A warning is shown whatever the mode, on stderr.
     pub fn warn(&self, line: &str) {
-        let _ = writeln!(io::stderr().lock(), "Warning: {}", sanitize(line));
+        let _ = writeln!(
+            io::stderr().lock(),
+            "{}: {}",
+            self.messages.warning(),
+            sanitize(line)
+        );
     }
 
     /// The rows: a table in text modes (unfiltered); in JSON mode the
@@ -82,8 +99,12 @@ impl Console {
     pub fn rows(&self, rows: &[Row], json_report: Option<&Path>) {
         let mut out = io::stdout().lock();
         let _ = match (self.mode, json_report) {
-            (OutputMode::Text, _) => write_text_table(&mut out, rows, terminal_width()),
-            (OutputMode::Markdown, _) => write_markdown_table(&mut out, rows),
+            (OutputMode::Text, _) => {
+                write_text_table(&mut out, rows, self.layout, self.messages, terminal_width())
+            }
+            (OutputMode::Markdown, _) => {
+                write_markdown_table(&mut out, rows, self.layout, self.messages)
+            }
             (OutputMode::Json, Some(path)) => std::fs::File::open(path)
                 .and_then(|mut file| io::copy(&mut file, &mut out).map(|_| ())),
             (OutputMode::Json, None) | (OutputMode::None, _) => Ok(()),
@@ -96,7 +117,7 @@ impl Console {
         if self.is_human() {
             let mut out = io::stdout().lock();
             for path in paths {
-                let _ = writeln!(out, "The report generated: {}", path.display());
+                let _ = writeln!(out, "{}", self.messages.report_generated(path));
             }
         }
     }
@@ -135,13 +156,13 @@ fn fit(value: &str, width: usize) -> String {
     out
 }
 
-fn table_cells(rows: &[Row]) -> (Vec<&'static str>, Vec<Vec<String>>) {
-    let headers: Vec<&str> = visible_columns().map(|(_, n)| n).collect();
+fn table_cells(rows: &[Row], layout: Layout) -> (Vec<&'static str>, Vec<Vec<String>>) {
+    let headers: Vec<&str> = layout.columns().into_iter().map(|(_, n)| n).collect();
     let cells = rows
         .iter()
         .take(TABLE_ROWS)
         .map(|r| {
-            r.visible_values()
+            r.values_for(layout)
                 .iter()
                 .map(|v| fit(v, MAX_CELL_WIDTH))
                 .collect()
@@ -200,9 +221,11 @@ fn squeeze(headers: &[&str], widths: &mut [usize], shown: &[bool], max: usize, f
 pub fn write_text_table(
     out: &mut impl Write,
     rows: &[Row],
+    layout: Layout,
+    messages: Messages,
     max_width: Option<usize>,
 ) -> io::Result<()> {
-    let (headers, cells) = table_cells(rows);
+    let (headers, cells) = table_cells(rows, layout);
     let mut widths: Vec<usize> = headers.iter().map(|h| h.width()).collect();
     for row in &cells {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -251,12 +274,9 @@ pub fn write_text_table(
         writeln!(out, "{}", line(row))?;
     }
     if hidden > 0 {
-        writeln!(
-            out,
-            "({hidden} columns hidden to fit the terminal; the reports have every column)"
-        )?;
+        writeln!(out, "{}", messages.columns_hidden(hidden))?;
     }
-    write_count(out, rows.len())
+    writeln!(out, "{}", messages.records(rows.len(), TABLE_ROWS))
 }
 
 /// The terminal's width when stdout is one (`COLUMNS` wins, as in shells).
@@ -271,8 +291,13 @@ pub fn terminal_width() -> Option<usize> {
     terminal_size::terminal_size().map(|(w, _)| w.0 as usize)
 }
 
-pub fn write_markdown_table(out: &mut impl Write, rows: &[Row]) -> io::Result<()> {
-    let (headers, cells) = table_cells(rows);
+pub fn write_markdown_table(
+    out: &mut impl Write,
+    rows: &[Row],
+    layout: Layout,
+    messages: Messages,
+) -> io::Result<()> {
+    let (headers, cells) = table_cells(rows, layout);
     writeln!(out, "| {} |", headers.join(" | "))?;
     writeln!(out, "|{}|", vec!["---"; headers.len()].join("|"))?;
     for row in &cells {
@@ -280,18 +305,7 @@ pub fn write_markdown_table(out: &mut impl Write, rows: &[Row]) -> io::Result<()
         writeln!(out, "| {} |", escaped.join(" | "))?;
     }
     writeln!(out)?;
-    write_count(out, rows.len())
-}
-
-fn write_count(out: &mut impl Write, total: usize) -> io::Result<()> {
-    if total > TABLE_ROWS {
-        writeln!(
-            out,
-            "{total} records (the first {TABLE_ROWS} are shown; the reports hold all)"
-        )
-    } else {
-        writeln!(out, "{total} records")
-    }
+    writeln!(out, "{}", messages.records(rows.len(), TABLE_ROWS))
 }
 
 #[cfg(test)]
@@ -317,7 +331,14 @@ mod tests {
     #[test]
     fn text_table_aligns_wide_characters_and_counts_rows() {
         let mut out = Vec::new();
-        write_text_table(&mut out, &[row("a@x", "日本"), row("b@x", "pc")], None).unwrap();
+        write_text_table(
+            &mut out,
+            &[row("a@x", "日本"), row("b@x", "pc")],
+            Layout::default(),
+            Messages::default(),
+            None,
+        )
+        .unwrap();
         let text = String::from_utf8(out).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         assert!(lines[0].starts_with("actor_user_email"));
@@ -330,7 +351,14 @@ mod tests {
     fn table_shows_at_most_500_rows_but_counts_all() {
         let rows: Vec<Row> = (0..501).map(|i| row(&format!("{i}@x"), "h")).collect();
         let mut out = Vec::new();
-        write_text_table(&mut out, &rows, None).unwrap();
+        write_text_table(
+            &mut out,
+            &rows,
+            Layout::default(),
+            Messages::default(),
+            None,
+        )
+        .unwrap();
         let text = String::from_utf8(out).unwrap();
         assert_eq!(text.lines().count(), 2 + 500 + 1);
         assert!(text.ends_with("501 records (the first 500 are shown; the reports hold all)\n"));
@@ -346,7 +374,14 @@ mod tests {
         .with(col::LATEST_STATUS, "no_status_update")
         .with(col::UPDATED, "2026-11-13T08:18:59Z");
         let mut out = Vec::new();
-        write_text_table(&mut out, &[r], Some(80)).unwrap();
+        write_text_table(
+            &mut out,
+            &[r],
+            Layout::default(),
+            Messages::default(),
+            Some(80),
+        )
+        .unwrap();
         let text = String::from_utf8(out).unwrap();
         for line in text.lines() {
             assert!(line.width() <= 80, "{line:?} is {} wide", line.width());
@@ -362,7 +397,13 @@ mod tests {
     #[test]
     fn markdown_escapes_pipes() {
         let mut out = Vec::new();
-        write_markdown_table(&mut out, &[row("a@x", "a|b")]).unwrap();
+        write_markdown_table(
+            &mut out,
+            &[row("a@x", "a|b")],
+            Layout::default(),
+            Messages::default(),
+        )
+        .unwrap();
         let text = String::from_utf8(out).unwrap();
         assert!(text.contains("a\\|b"));
         assert!(text.starts_with("| actor_user_email |"));

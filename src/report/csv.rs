@@ -6,7 +6,7 @@ use std::io::{self, Write};
 
 #[cfg(test)]
 use crate::domain::row::col;
-use crate::domain::row::{visible_columns, Row};
+use crate::domain::row::{Layout, Row};
 
 /// Prefixes `'` to a value a spreadsheet would read as a formula. RFC 4180
 /// quoting alone does not stop `=HYPERLINK(...)` from being evaluated.
@@ -17,15 +17,15 @@ pub fn defang(value: &str) -> Cow<'_, str> {
     }
 }
 
-pub fn write_csv(out: &mut impl Write, rows: &[Row]) -> io::Result<()> {
+pub fn write_csv(out: &mut impl Write, rows: &[Row], layout: Layout) -> io::Result<()> {
     let mut writer = ::csv::WriterBuilder::new().from_writer(out);
     writer
-        .write_record(visible_columns().map(|(_, name)| name))
+        .write_record(layout.columns().into_iter().map(|(_, name)| name))
         .map_err(io::Error::other)?;
     for row in rows {
         writer
             .write_record(
-                row.visible_values()
+                row.values_for(layout)
                     .into_iter()
                     .map(|v| defang(v).into_owned()),
             )
@@ -40,7 +40,7 @@ mod tests {
 
     fn csv_of(rows: &[Row]) -> String {
         let mut out = Vec::new();
-        write_csv(&mut out, rows).unwrap();
+        write_csv(&mut out, rows, Layout::default()).unwrap();
         String::from_utf8(out).unwrap()
     }
 

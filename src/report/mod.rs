@@ -7,6 +7,8 @@ pub mod console;
 pub mod csv;
 pub mod filter;
 pub mod json;
+pub mod messages;
+pub mod open;
 pub mod progress;
 pub mod xlsx;
 
@@ -16,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
-use crate::domain::row::Row;
+use crate::domain::row::{Layout, Row};
 use filter::RowFilter;
 
 #[derive(Debug, Error)]
@@ -87,9 +89,10 @@ pub fn write_reports(
     rows: &[Row],
     filter: Option<&RowFilter>,
     formats: Formats,
+    layout: Layout,
 ) -> Result<Vec<PathBuf>, ReportError> {
     let mut pending = Vec::new();
-    let result = write_all(dir, name, rows, filter, formats, &mut pending);
+    let result = write_all(dir, name, rows, filter, formats, layout, &mut pending);
     if let Err(e) = result {
         for p in &pending {
             let _ = std::fs::remove_file(&p.temp);
@@ -141,11 +144,12 @@ fn write_all(
     rows: &[Row],
     filter: Option<&RowFilter>,
     formats: Formats,
+    layout: Layout,
     pending: &mut Vec<Pending>,
 ) -> Result<(), ReportError> {
     if formats.csv {
         write_text_file(dir, &format!("{name}.csv"), pending, |out| {
-            csv::write_csv(out, rows).map_err(ReportError::from)
+            csv::write_csv(out, rows, layout).map_err(ReportError::from)
         })?;
     }
     if formats.json {
@@ -157,7 +161,7 @@ fn write_all(
         })?;
     }
     if formats.xlsx {
-        xlsx::write_xlsx(dir, name, rows, pending)?;
+        xlsx::write_xlsx(dir, name, rows, layout, pending)?;
     }
     Ok(())
 }

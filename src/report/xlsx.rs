@@ -8,7 +8,7 @@ use std::path::Path;
 use rust_xlsxwriter::{Color, Format, FormatBorder, Workbook, Worksheet, XlsxError};
 
 use super::{Pending, ReportError};
-use crate::domain::row::{visible_columns, Row};
+use crate::domain::row::{Layout, Row};
 
 pub const CHUNK_ROWS: usize = 10_000;
 /// tbx's header colour.
@@ -21,24 +21,30 @@ pub(crate) fn write_xlsx(
     dir: &Path,
     name: &str,
     rows: &[Row],
+    layout: Layout,
     pending: &mut Vec<Pending>,
 ) -> Result<(), ReportError> {
     if rows.len() <= CHUNK_ROWS {
         let p = Pending::new(dir, &format!("{name}.xlsx"));
-        let result = write_chunk(&p, name, rows);
+        let result = write_chunk(&p, name, rows, layout);
         pending.push(p);
         return result;
     }
     for (index, chunk) in rows.chunks(CHUNK_ROWS).enumerate() {
         let p = Pending::new(dir, &format!("{name}_{index:04}.xlsx"));
-        let result = write_chunk(&p, name, chunk);
+        let result = write_chunk(&p, name, chunk, layout);
         pending.push(p);
         result?;
     }
     Ok(())
 }
 
-fn write_chunk(pending: &Pending, sheet_name: &str, rows: &[Row]) -> Result<(), ReportError> {
+fn write_chunk(
+    pending: &Pending,
+    sheet_name: &str,
+    rows: &[Row],
+    layout: Layout,
+) -> Result<(), ReportError> {
     let xlsx_error = |e: XlsxError| ReportError::Xlsx {
         path: pending.target.clone(),
         detail: e.to_string(),
@@ -48,11 +54,11 @@ fn write_chunk(pending: &Pending, sheet_name: &str, rows: &[Row]) -> Result<(), 
         .add_worksheet_with_constant_memory()
         .map_err(xlsx_error)?;
     sheet.set_name(sheet_name).map_err(xlsx_error)?;
-    fill_sheet(sheet, rows).map_err(xlsx_error)?;
+    fill_sheet(sheet, rows, layout).map_err(xlsx_error)?;
     workbook.save(&pending.temp).map_err(xlsx_error)
 }
 
-fn fill_sheet(sheet: &mut Worksheet, rows: &[Row]) -> Result<(), XlsxError> {
+fn fill_sheet(sheet: &mut Worksheet, rows: &[Row], layout: Layout) -> Result<(), XlsxError> {
     let header_format = Format::new()
         .set_bold()
         .set_font_color(Color::White)
@@ -61,14 +67,14 @@ fn fill_sheet(sheet: &mut Worksheet, rows: &[Row]) -> Result<(), XlsxError> {
     let data_format = Format::new()
         .set_border(FormatBorder::Thin)
         .set_border_color(Color::RGB(THEME));
-    let headers: Vec<&str> = visible_columns().map(|(_, name)| name).collect();
+    let headers: Vec<&str> = layout.columns().into_iter().map(|(_, name)| name).collect();
     let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
     for (col, header) in headers.iter().enumerate() {
         sheet.write_string_with_format(0, col as u16, *header, &header_format)?;
     }
     for (index, row) in rows.iter().enumerate() {
         let row_number = index as u32 + 1;
-        for (col, value) in row.visible_values().into_iter().enumerate() {
+        for (col, value) in row.values_for(layout).into_iter().enumerate() {
             let value = clip_to_cell(value);
             widths[col] = widths[col].max(value.chars().count().min(MAX_COLUMN_WIDTH));
             // write_string_with_format: always a string cell, never a formula.

@@ -33,6 +33,8 @@ pub struct LoginContext {
     pub secure: bool,
     /// `-app-key` (from `tbx config auth add`).
     pub app_key: Option<String>,
+    /// Language of the prompt.
+    pub lang: crate::report::messages::Lang,
 }
 
 /// When the code-paste flow may run.
@@ -183,7 +185,24 @@ fn stored_app_key(ctx: &LoginContext) -> Option<String> {
     db.find(&ctx.peer, None).ok()?.map(|r| r.app_key)
 }
 
-fn instructions(peer: &str, url: &str, attempt: u32) -> String {
+fn instructions(
+    lang: crate::report::messages::Lang,
+    peer: &str,
+    url: &str,
+    attempt: u32,
+) -> String {
+    if lang == crate::report::messages::Lang::Ja {
+        let again = if attempt > 1 {
+            format!("新しいリンクです ({attempt} / {MAX_CODE_ATTEMPTS} 回目):\n")
+        } else {
+            format!("ピア '{peer}' の認可が必要です。Dropbox チームの管理者が承認してください。\n")
+        };
+        return format!(
+            "{again}\n1. 次の URL をブラウザーで開いてください:\n\n   {url}\n\n\
+             2. 必要ならチーム管理者としてサインインし、「許可」をクリックします。\n\
+             3. 表示された認可コードをコピーし、ここに貼り付けて Enter を押してください。\n"
+        );
+    }
     let again = if attempt > 1 {
         format!("A new link, attempt {attempt} of {MAX_CODE_ATTEMPTS}:\n")
     } else {
@@ -202,8 +221,18 @@ async fn code_paste(ctx: &LoginContext, app: &OAuthApp) -> Result<Grant, AuthErr
     let mut lines: Lines<BufReader<Stdin>> = BufReader::new(tokio::io::stdin()).lines();
     for attempt in 1..=MAX_CODE_ATTEMPTS {
         let authorization = app.start_authorization();
-        eprint!("{}", instructions(&ctx.peer, &authorization.url, attempt));
-        eprint!("Authorization code: ");
+        eprint!(
+            "{}",
+            instructions(ctx.lang, &ctx.peer, &authorization.url, attempt)
+        );
+        eprint!(
+            "{}",
+            if ctx.lang == crate::report::messages::Lang::Ja {
+                "認可コード: "
+            } else {
+                "Authorization code: "
+            }
+        );
         let code = match lines.next_line().await {
             Ok(Some(line)) if !line.trim().is_empty() => line,
             _ => {

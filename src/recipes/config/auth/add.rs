@@ -62,6 +62,7 @@ pub async fn exec(args: &AddArgs, base: ApiBase) -> Result<(), AddError> {
         auth_db: auth_db_path(&common).map_err(AddError::Auth)?,
         secure: false,
         app_key: args.app_key.clone(),
+        lang: common.lang,
     };
     login::authorize(&ctx).await.map_err(AddError::Auth)?;
     Ok(())

@@ -25,6 +25,8 @@ use crate::dropbox::transport::{http_client, CallRecord};
 use crate::dropbox::{devices, members, team, team_log, ApiError, Transport, TransportConfig};
 use crate::job::{resolve_home, Job, JobError, Level, LogOptions};
 use crate::report::console::Console;
+use crate::report::messages::Messages;
+use crate::report::open::open_folder;
 use crate::report::progress::Progress;
 use crate::report::{write_reports, Formats, ReportError};
 
@@ -185,6 +187,7 @@ pub async fn exec(
                     .unwrap_or_else(|| store::default_path(&home)),
                 secure: common.secure,
                 app_key: None,
+                lang: common.lang,
             };
             login::token_source(&ctx, Interaction::IfTerminal)
                 .await
@@ -192,7 +195,12 @@ pub async fn exec(
         }
     };
     let job = Arc::new(Job::create(&home, log_options(common)).map_err(|e| no_log(e.into()))?);
-    let console = Console::new(common.output, common.quiet);
+    let console = Console::new(
+        common.output,
+        common.quiet,
+        common.layout,
+        Messages(common.lang),
+    );
     job.log(
         Level::Info,
         "start",
@@ -319,25 +327,6 @@ fn log_call(job: &Job, verbose: bool, call: &CallRecord) {
     }
 }
 
-fn plural(n: u64, noun: &str) -> String {
-    if n == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{n} {noun}s")
-    }
-}
-
-fn period_text(period: &Period) -> String {
-    let end = period
-        .end
-        .map(format_dropbox_time)
-        .unwrap_or_else(|| "now".into());
-    format!(
-        "{} to {end} (start inclusive, end exclusive)",
-        format_dropbox_time(period.start)
-    )
-}
-
 async fn run(
     options: &StatusOptions,
     target: &ApiTarget,
@@ -347,6 +336,7 @@ async fn run(
     extra_header: ExtraHeader,
 ) -> Result<Outcome, RecipeError> {
     let transport = transport_for(target, tokens, &options.common, job)?;
+    let text = console.messages();
 
     job.log(Level::Info, "step", json!({"step": "get team info"}));
     let team = team::get_info(&transport).await?;
@@ -355,21 +345,24 @@ async fn run(
             "tbx {} - dropbox team backup device status",
             env!("CARGO_PKG_VERSION")
         ),
-        format!("Team:   {} ({})", team.name, team.team_id),
-        format!("Period: {}", period_text(&options.period)),
-        format!("Job:    {}", job.dir.display()),
+        text.team(&team.name, &team.team_id),
+        text.period(
+            &format_dropbox_time(options.period.start),
+            options.period.end.map(format_dropbox_time).as_deref(),
+        ),
+        text.job(&job.dir),
     ];
     header.extend(extra_header);
     console.header(&header);
 
     // Devices then their owners, and the audit log, at the same time: they
     // share the transport's limit of -concurrency requests in flight.
-    console.progress("Listing linked desktop clients and scanning the audit log...");
+    console.progress(&text.fetching());
     let team_size = Some(team.num_provisioned_users).filter(|&n| n > 0);
     let progress = Progress::new(!options.common.quiet);
     let devices_and_owners = async {
         job.log(Level::Info, "step", json!({"step": "list devices"}));
-        let step = progress.step("Listing linked desktop clients");
+        let step = progress.step(text.step_devices());
         let devices =
             devices::list_desktop_clients(&transport, |n| step.update(format!("{n} so far")))
                 .await?;
@@ -380,7 +373,7 @@ async fn run(
             json!({"desktop_clients": devices.len()}),
         );
         job.log(Level::Info, "step", json!({"step": "resolve owners"}));
-        let _step = progress.step("Resolving device owners");
+        let _step = progress.step(text.step_owners());
         let wanted: BTreeSet<String> = devices
             .iter()
             .map(|d| d.team_member_id().to_string())
@@ -399,7 +392,7 @@ async fn run(
     let events = async {
         job.log(Level::Info, "step", json!({"step": "scan audit log"}));
         let mut fold = StatusFold::new();
-        let step = progress.step("Scanning the audit log");
+        let step = progress.step(text.step_events());
         let mut pages_shown = 0;
         let scan = team_log::scan_backup_changes(
             &transport,
@@ -425,17 +418,8 @@ async fn run(
     let (listed, scanned) = tokio::join!(devices_and_owners, events);
     let (devices, owners) = listed?;
     let (scan, fold) = scanned?;
-    console.progress(&format!(
-        "  {} of {}",
-        plural(devices.len() as u64, "linked desktop client"),
-        plural(owners.len() as u64, "owner"),
-    ));
-    console.progress(&format!(
-        "  {} for {} in {}",
-        plural(scan.changes, "status change"),
-        plural(fold.sessions() as u64, "device session"),
-        plural(scan.pages, "page"),
-    ));
+    console.progress(&text.devices_found(devices.len() as u64, owners.len() as u64));
+    console.progress(&text.changes_found(scan.changes, fold.sessions() as u64, scan.pages));
     job.log(
         Level::Info,
         "audit log scanned",
@@ -460,8 +444,15 @@ async fn run(
         Formats::ALL
     };
     let filter = options.common.output_filter.as_deref();
-    let step = progress.step(&format!("Writing {} rows", rows.len()));
-    let reports = write_reports(&job.reports, REPORT_NAME, &rows, filter, formats)?;
+    let step = progress.step(&text.step_write(rows.len()));
+    let reports = write_reports(
+        &job.reports,
+        REPORT_NAME,
+        &rows,
+        filter,
+        formats,
+        options.common.layout,
+    )?;
     drop(step);
     job.log(
         Level::Info,
@@ -475,6 +466,12 @@ async fn run(
     console.rows(&rows, json_report.map(|p| p.as_path()));
     if keep_job(options.common.retain, true) {
         console.report_paths(&reports);
+        if options.common.auto_open && !reports.is_empty() {
+            match open_folder(&job.reports) {
+                Ok(opened) => job.log(Level::Info, "auto-open", json!({"opened": opened})),
+                Err(why) => console.warn(&format!("-auto-open: {why}")),
+            }
+        }
     } else {
         console.progress(
             "The job folder is removed after the run (-retain-job-data); the reports are not kept.",
