@@ -116,14 +116,24 @@ fn auth_add(home: &Path, sim: &SimHandle, peer: &str, answers: &[Option<&str>]) 
     }
 }
 
-/// Every file under `dir` (but the secrets database), read as bytes.
+/// Every file under `dir` (but the secrets database), read as bytes;
+/// gzipped logs decompressed, so a secret inside them is seen.
 fn all_files(dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         if path.is_dir() {
             all_files(&path, out);
         } else if path.file_name().unwrap() != "secrets.db" {
-            out.push((path.display().to_string(), std::fs::read(&path).unwrap()));
+            let mut bytes = std::fs::read(&path).unwrap();
+            if path.extension().is_some_and(|e| e == "gz") {
+                let mut plain = Vec::new();
+                flate2::read::GzDecoder::new(&bytes[..])
+                    .read_to_end(&mut plain)
+                    .unwrap();
+                assert!(!plain.is_empty(), "{} decompresses", path.display());
+                bytes = plain;
+            }
+            out.push((path.display().to_string(), bytes));
         }
     }
 }

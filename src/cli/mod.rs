@@ -5,6 +5,7 @@
 pub mod args;
 pub mod common;
 pub mod exit;
+pub mod reference;
 
 use std::ffi::OsString;
 use std::future::Future;

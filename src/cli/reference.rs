@@ -1,0 +1,147 @@
+//! The reference page of `dropbox team backup device status`, generated
+//! from the clap definitions, so `docs/commands/` cannot drift from the
+//! binary (a test compares the two).
+
+use clap::{Arg, Command, CommandFactory};
+
+use super::Cli;
+use crate::domain::row::{visible_columns, COLUMNS};
+
+const COLUMN_HELP: [(&str, &str); 12] = [
+    (
+        "actor_user_team_member_id",
+        "Team member id of the device's owner (JSON only)",
+    ),
+    ("actor_user_email", "Email of the device's owner"),
+    (
+        "actor_user_display_name",
+        "Display name of the device's owner",
+    ),
+    ("session_info_session_id", "Device session id (JSON only)"),
+    ("session_info_ip_address", "IP address"),
+    ("session_info_host_name", "Host name"),
+    (
+        "session_info_updated",
+        "Last activity of the device session",
+    ),
+    (
+        "session_info_client_type",
+        "Client type (windows, mac, linux, ...)",
+    ),
+    ("session_info_client_version", "Client version"),
+    ("session_info_platform", "Platform"),
+    (
+        "timestamp",
+        "Time of the latest backup status change in the period (empty if none)",
+    ),
+    (
+        "latest_status",
+        "Latest status: enabled, disabled, no_status_update, or a newer Dropbox value",
+    ),
+];
+
+fn status_command() -> Command {
+    let mut cmd = Cli::command();
+    for name in ["dropbox", "team", "backup", "device", "status"] {
+        cmd = cmd
+            .find_subcommand(name)
+            .cloned()
+            .unwrap_or_else(|| Command::new(name));
+    }
+    cmd
+}
+
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
+
+fn option_row(arg: &Arg) -> Option<String> {
+    let long = arg.get_long()?;
+    if long == "help" || long == "version" {
+        return None;
+    }
+    let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
+    let defaults: Vec<String> = arg
+        .get_default_values()
+        .iter()
+        .map(|v| v.to_string_lossy().into_owned())
+        .collect();
+    let values: Vec<String> = arg
+        .get_possible_values()
+        .iter()
+        .filter(|v| !v.is_hide_set())
+        .map(|v| v.get_name().to_string())
+        .collect();
+    let help = if values.is_empty() || !arg.get_action().takes_values() {
+        help
+    } else if values.len() == 2 && values.iter().all(|v| v == "true" || v == "false") {
+        help
+    } else {
+        format!("{help} ({})", values.join(", "))
+    };
+    Some(format!(
+        "| `-{long}` | {} | {} |",
+        cell(&help),
+        cell(&defaults.join(", "))
+    ))
+}
+
+/// The Markdown reference page.
+pub fn status_reference() -> String {
+    let cmd = status_command();
+    let about = cmd.get_about().map(|a| a.to_string()).unwrap_or_default();
+    let (common, own): (Vec<&Arg>, Vec<&Arg>) = cmd
+        .get_arguments()
+        .partition(|a| a.get_help_heading() == Some("Common options"));
+    let rows = |args: &[&Arg]| {
+        args.iter()
+            .filter_map(|a| option_row(a))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let columns = COLUMNS
+        .iter()
+        .map(|c| {
+            let help = COLUMN_HELP
+                .iter()
+                .find(|(n, _)| n == c)
+                .map_or("", |(_, h)| h);
+            let csv = if visible_columns().any(|(_, n)| n == *c) {
+                "yes"
+            } else {
+                "no"
+            };
+            format!("| {c} | {help} | {csv} |")
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    format!(
+        "<!-- Generated from the command's definitions by tests/docs.rs; do not edit by hand. -->\n\
+# dropbox team backup device status\n\n\
+{about}\n\n\
+## Usage\n\n\
+Windows:\n\n```\ncd $HOME\\Desktop\n.\\tbx.exe dropbox team backup device status -start-time \"2024-01-01\"\n```\n\n\
+macOS, Linux:\n\n```\n$HOME/Desktop/tbx dropbox team backup device status -start-time \"2024-01-01\"\n```\n\n\
+Options take one dash (`-start-time`) or two (`--start-time`), and `-option=value`.\n\n\
+## Options\n\n| Option | Description | Default |\n|---|---|---|\n{own}\n\n\
+Times: RFC 3339 (`2024-01-02T15:04:05Z`), `YYYY-MM-DD`, `YYYY/MM/DD`, `YYYY.MM.DD`, \
+`YYYY-MM-DDTHH:MM:SS`, `YYYY-MM-DD HH:MM:SS`, `YYYY/MM/DD HH:MM:SS` (local time), or a signed \
+duration relative to now (`-24h`, `-7d`).\n\n\
+## Common options\n\n| Option | Description | Default |\n|---|---|---|\n{common}\n\n\
+## Credentials\n\n\
+In order: `TOOLBOX_DROPBOX_TOKEN` (an access token); `TOOLBOX_DROPBOX_REFRESH_TOKEN` with \
+`TOOLBOX_DROPBOX_APP_KEY`; the peer stored by `tbx config auth add`; at a terminal, a code-paste \
+login. `TOOLBOX_DROPBOX_API_URL` replaces the API base; `TOOLBOX_HOME` replaces `~/.toolbox`.\n\n\
+## Results\n\n\
+Reports are written to `<home>/jobs/<job-id>/reports` (`%USERPROFILE%\\.toolbox\\jobs\\<job-id>\\reports` \
+on Windows), as `devices.csv`, `devices.json` and `devices.xlsx`; the paths are the last lines of the \
+output. With `-budget-memory low` only `devices.json` is written. Over 10,000 rows the XLSX report is \
+split into `devices_0000.xlsx`, `devices_0001.xlsx`, ...\n\n\
+### Report: devices\n\n| Column | Description | In CSV/XLSX |\n|---|---|---|\n{columns}\n\n\
+## Exit codes\n\n| Code | Meaning |\n|---|---|\n| 0 | done |\n| 2 | the run could not start (job folder) |\n\
+| 4 | interrupted |\n| 8 | the command failed (API, network, files, -output-filter at run time) |\n\
+| 9 | unknown command |\n| 10 | bad option or option value |\n| 11 | no usable credential, or it was refused |\n",
+        own = rows(&own),
+        common = rows(&common),
+    )
+}

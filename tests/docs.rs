@@ -1,0 +1,34 @@
+//! docs/commands/dropbox-team-backup-device-status.md is generated from the
+//! command's definitions; this fails when the page is stale. Refresh it
+//! with `UPDATE_DOCS=1 cargo test --test docs`.
+
+use std::path::Path;
+
+#[test]
+fn the_command_reference_page_is_up_to_date() {
+    let page = tbx::cli::reference::status_reference();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("docs/commands/dropbox-team-backup-device-status.md");
+    if std::env::var_os("UPDATE_DOCS").is_some() {
+        std::fs::write(&path, &page).unwrap();
+    }
+    let current = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        current == page,
+        "{} is stale; run `UPDATE_DOCS=1 cargo test --test docs`",
+        path.display()
+    );
+    for option in [
+        "-start-time",
+        "-end-time",
+        "-peer",
+        "-output-filter",
+        "-budget-memory",
+        "-retain-job-data",
+    ] {
+        assert!(
+            page.contains(&format!("| `{option}` |")),
+            "{option} is documented"
+        );
+    }
+}
