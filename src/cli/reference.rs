@@ -72,9 +72,8 @@ fn option_row(arg: &Arg) -> Option<String> {
         .filter(|v| !v.is_hide_set())
         .map(|v| v.get_name().to_string())
         .collect();
-    let help = if values.is_empty() || !arg.get_action().takes_values() {
-        help
-    } else if values.len() == 2 && values.iter().all(|v| v == "true" || v == "false") {
+    let boolean = values.iter().all(|v| v == "true" || v == "false");
+    let help = if values.is_empty() || boolean || !arg.get_action().takes_values() {
         help
     } else {
         format!("{help} ({})", values.join(", "))
