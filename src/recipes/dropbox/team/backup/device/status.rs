@@ -276,38 +276,32 @@ fn transport_for(
 }
 
 fn log_call(job: &Job, verbose: bool, call: &CallRecord) {
-    job.capture(json!({
+    let mut fields = json!({
         "route": call.route,
-        "request": call.request.as_deref().and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok()),
-        "status": call.status,
-        "response_bytes": call.response_bytes,
-        "ms": call.elapsed.as_millis() as u64,
         "attempt": call.attempt,
+        "status": call.status,
+        "ms": call.elapsed.as_millis() as u64,
+        "response_bytes": call.response_bytes,
         "request_id": call.request_id,
         "retry_in_ms": call.retry_in.map(|d| d.as_millis() as u64),
-    }));
-    let status = call
-        .status
-        .map_or("network error".to_string(), |s| s.to_string());
+    });
+    let mut captured = fields.clone();
+    captured["request"] = call
+        .request
+        .as_deref()
+        .and_then(|r| serde_json::from_str(r).ok())
+        .unwrap_or_default();
+    job.capture(captured);
+    fields["note"] = json!(call.note);
     let level = if call.retry_in.is_some() {
         Level::Warn
     } else {
         Level::Debug
     };
-    job.log(
-        level,
-        "api call",
-        json!({
-            "route": call.route,
-            "attempt": call.attempt,
-            "status": call.status,
-            "ms": call.elapsed.as_millis() as u64,
-            "bytes": call.response_bytes,
-            "request_id": call.request_id,
-            "retry_in_ms": call.retry_in.map(|d| d.as_millis() as u64),
-            "note": call.note,
-        }),
-    );
+    job.log(level, "api call", fields);
+    let status = call
+        .status
+        .map_or("network error".to_string(), |s| s.to_string());
     if verbose {
         let retry = call
             .retry_in
