@@ -5,4 +5,5 @@
 pub mod fold;
 pub mod period;
 pub mod row;
+pub mod select;
 pub mod status;

@@ -73,6 +73,14 @@ impl Messages {
         }
     }
 
+    pub fn selection(&self, described: &str) -> String {
+        if self.ja() {
+            format!("絞り込み: {described}")
+        } else {
+            format!("Filter: {described}")
+        }
+    }
+
     pub fn fetching(&self) -> String {
         if self.ja() {
             "リンク済みのデスクトップクライアントと監査ログを取得しています...".into()

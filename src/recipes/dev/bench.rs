@@ -13,6 +13,7 @@ use super::baseline;
 use crate::cli::common::{CommonArgs, Output};
 use crate::domain::fold::{StatusChange, StatusFold};
 use crate::domain::period::Period;
+use crate::domain::select::Selection;
 use crate::domain::status::BackupStatus;
 use crate::dropbox::auth::tokens::TokenSource;
 use crate::dropbox::auth::{AccessToken, ApiBase};
@@ -209,6 +210,7 @@ async fn run_ours(
     let options = StatusOptions {
         period: *period,
         peer: "default".into(),
+        selection: Selection::default(),
         common: common.validate().map_err(|e| e.to_string())?,
     };
     let target = ApiTarget {

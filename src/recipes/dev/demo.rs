@@ -47,6 +47,12 @@ pub async fn exec(args: &DemoArgs) -> Result<Outcome, DemoError> {
         start_time: args.start_time.clone(),
         end_time: None,
         peer: "default".into(),
+        status: Vec::new(),
+        platform: None,
+        client_type: None,
+        member: None,
+        sort: None,
+        desc: false,
         common: args.common.clone(),
     };
     let options = status_args

@@ -16,7 +16,8 @@ use thiserror::Error;
 use crate::cli::common::{CommonArgs, CommonOptions, OptionError, RetainJobData};
 use crate::domain::fold::StatusFold;
 use crate::domain::period::{format_dropbox_time, parse_time, Period};
-use crate::domain::row::{build_rows, Row};
+use crate::domain::row::{build_rows, Row, COLUMNS};
+use crate::domain::select::{sort_column, Selection};
 use crate::dropbox::auth::login::{self, Interaction, LoginContext};
 use crate::dropbox::auth::tokens::TokenSource;
 use crate::dropbox::auth::{store, AccessToken, ApiBase, AuthError};
@@ -44,6 +45,26 @@ pub struct StatusArgs {
     /// Account alias
     #[arg(long, value_name = "NAME", default_value = "default")]
     pub peer: String,
+    /// Only devices whose latest status is one of these (repeat or separate with commas)
+    #[arg(long, value_name = "STATUS", value_delimiter = ',')]
+    pub status: Vec<String>,
+    /// Only devices of this platform (exact, any case), e.g. "Windows 11 Pro"
+    #[arg(long, value_name = "PLATFORM")]
+    pub platform: Option<String>,
+    /// Only devices of this client type (exact, any case): windows, mac, linux, ...
+    #[arg(long, value_name = "TYPE")]
+    pub client_type: Option<String>,
+    /// Only devices whose owner's email or name contains this (any case)
+    #[arg(long, value_name = "TEXT")]
+    pub member: Option<String>,
+    /// Sort the rows by this report column (then by owner, host and session)
+    #[arg(long, value_name = "COLUMN")]
+    pub sort: Option<String>,
+    /// Sort in descending order
+    #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true,
+          default_value = "false", default_missing_value = "true",
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub desc: bool,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -53,6 +74,7 @@ pub struct StatusArgs {
 pub struct StatusOptions {
     pub period: Period,
     pub peer: String,
+    pub selection: Selection,
     pub common: CommonOptions,
 }
 
@@ -95,7 +117,48 @@ impl StatusArgs {
         Ok(StatusOptions {
             period: Period { start, end },
             peer: self.peer.clone(),
+            selection: self.selection()?,
             common,
+        })
+    }
+}
+
+impl StatusArgs {
+    fn selection(&self) -> Result<Selection, OptionError> {
+        let invalid =
+            |option: &'static str, message: String| OptionError::Invalid { option, message };
+        let statuses: Vec<String> = self.status.iter().map(|s| s.trim().to_string()).collect();
+        if statuses.iter().any(String::is_empty) {
+            return Err(invalid(
+                "status",
+                "expected a status such as enabled, disabled or no_status_update".into(),
+            ));
+        }
+        let text =
+            |option: &'static str, value: &Option<String>| match value.as_deref().map(str::trim) {
+                Some("") => Err(invalid(option, "expected a value, got an empty one".into())),
+                Some(v) => Ok(Some(v.to_string())),
+                None => Ok(None),
+            };
+        let sort = match self.sort.as_deref() {
+            Some(name) => Some(sort_column(name).ok_or_else(|| {
+                invalid(
+                    "sort",
+                    format!(
+                        "'{name}' is not a report column; expected one of {}",
+                        COLUMNS.join(", ")
+                    ),
+                )
+            })?),
+            None => None,
+        };
+        Ok(Selection {
+            statuses,
+            platform: text("platform", &self.platform)?,
+            client_type: text("client-type", &self.client_type)?,
+            member: text("member", &self.member)?,
+            sort,
+            descending: self.desc,
         })
     }
 }
@@ -346,6 +409,9 @@ async fn run(
         ),
         text.job(&job.dir),
     ];
+    if !options.selection.is_default() {
+        header.push(text.selection(&options.selection.describe()));
+    }
     header.extend(extra_header);
     console.header(&header);
 
@@ -431,7 +497,9 @@ async fn run(
 
     job.log(Level::Info, "step", json!({"step": "write reports"}));
     let latest = fold.finish();
-    let rows: Vec<Row> = build_rows(devices, &latest, &owners);
+    let rows: Vec<Row> = options
+        .selection
+        .apply(build_rows(devices, &latest, &owners));
     let formats = if options.common.json_only {
         Formats::JSON_ONLY
     } else {
