@@ -7,3 +7,4 @@ pub mod period;
 pub mod row;
 pub mod select;
 pub mod status;
+pub mod summary;

@@ -6,6 +6,7 @@
 pub mod console;
 pub mod csv;
 pub mod filter;
+pub mod html;
 pub mod json;
 pub mod messages;
 pub mod open;
@@ -81,8 +82,8 @@ impl Pending {
 }
 
 /// Writes `rows` as `<name>.csv|json|xlsx` into `dir` (the JSON through
-/// `-output-filter` when given) and returns the final paths in the order
-/// tbx lists them (csv, json, xlsx).
+/// `-output-filter` when given), then each of `extras` (file name, content),
+/// and returns the final paths: tbx's (csv, json, xlsx) first.
 pub fn write_reports(
     dir: &Path,
     name: &str,
@@ -90,9 +91,17 @@ pub fn write_reports(
     filter: Option<&RowFilter>,
     formats: Formats,
     layout: Layout,
+    extras: &[(String, String)],
 ) -> Result<Vec<PathBuf>, ReportError> {
     let mut pending = Vec::new();
-    let result = write_all(dir, name, rows, filter, formats, layout, &mut pending);
+    let mut result = write_all(dir, name, rows, filter, formats, layout, &mut pending);
+    for (file_name, content) in extras {
+        if result.is_ok() {
+            result = write_text_file(dir, file_name, &mut pending, |out| {
+                out.write_all(content.as_bytes()).map_err(ReportError::from)
+            });
+        }
+    }
     if let Err(e) = result {
         for p in &pending {
             let _ = std::fs::remove_file(&p.temp);

@@ -211,6 +211,7 @@ async fn run_ours(
         period: *period,
         peer: "default".into(),
         selection: Selection::default(),
+        extras: Default::default(),
         common: common.validate().map_err(|e| e.to_string())?,
     };
     let target = ApiTarget {

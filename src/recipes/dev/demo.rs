@@ -53,6 +53,8 @@ pub async fn exec(args: &DemoArgs) -> Result<Outcome, DemoError> {
         member: None,
         sort: None,
         desc: false,
+        reports: Vec::new(),
+        stale_days: 30,
         common: args.common.clone(),
     };
     let options = status_args

@@ -18,6 +18,7 @@ use crate::domain::fold::StatusFold;
 use crate::domain::period::{format_dropbox_time, parse_time, Period};
 use crate::domain::row::{build_rows, Row, COLUMNS};
 use crate::domain::select::{sort_column, Selection};
+use crate::domain::summary::summarize;
 use crate::dropbox::auth::login::{self, Interaction, LoginContext};
 use crate::dropbox::auth::tokens::TokenSource;
 use crate::dropbox::auth::{store, AccessToken, ApiBase, AuthError};
@@ -26,6 +27,7 @@ use crate::dropbox::transport::{http_client, CallRecord};
 use crate::dropbox::{devices, members, team, team_log, ApiError, Transport, TransportConfig};
 use crate::job::{resolve_home, Job, JobError, Level, LogOptions};
 use crate::report::console::Console;
+use crate::report::html::{self, PageInfo};
 use crate::report::messages::Messages;
 use crate::report::open::open_folder;
 use crate::report::progress::Progress;
@@ -60,6 +62,12 @@ pub struct StatusArgs {
     /// Sort the rows by this report column (then by owner, host and session)
     #[arg(long, value_name = "COLUMN")]
     pub sort: Option<String>,
+    /// More reports in the same job: summary (summary.json), html (devices.html), or all
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub reports: Vec<String>,
+    /// In the summary, devices inactive for more than this many days count as stale
+    #[arg(long, value_name = "DAYS", default_value_t = 30)]
+    pub stale_days: u32,
     /// Sort in descending order
     #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true,
           default_value = "false", default_missing_value = "true",
@@ -75,6 +83,7 @@ pub struct StatusOptions {
     pub period: Period,
     pub peer: String,
     pub selection: Selection,
+    pub extras: ExtraReports,
     pub common: CommonOptions,
 }
 
@@ -118,12 +127,46 @@ impl StatusArgs {
             period: Period { start, end },
             peer: self.peer.clone(),
             selection: self.selection()?,
+            extras: self.extra_reports()?,
             common,
         })
     }
 }
 
+/// Reports beyond tbx's `devices` (opt-in, so tbx's output stays as it is).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExtraReports {
+    pub summary: bool,
+    pub html: bool,
+    pub stale_days: u32,
+}
+
 impl StatusArgs {
+    fn extra_reports(&self) -> Result<ExtraReports, OptionError> {
+        let mut extras = ExtraReports {
+            stale_days: self.stale_days,
+            ..Default::default()
+        };
+        for name in self.reports.iter().map(|r| r.trim().to_ascii_lowercase()) {
+            match name.as_str() {
+                "devices" | "" => {}
+                "summary" => extras.summary = true,
+                "html" => extras.html = true,
+                "all" => {
+                    extras.summary = true;
+                    extras.html = true;
+                }
+                other => {
+                    return Err(OptionError::Invalid {
+                        option: "reports",
+                        message: format!("unknown report '{other}'; expected summary, html or all"),
+                    })
+                }
+            }
+        }
+        Ok(extras)
+    }
+
     fn selection(&self) -> Result<Selection, OptionError> {
         let invalid =
             |option: &'static str, message: String| OptionError::Invalid { option, message };
@@ -384,6 +427,50 @@ fn log_call(job: &Job, verbose: bool, call: &CallRecord) {
     }
 }
 
+/// The opt-in reports: `summary.json` and `devices.html`.
+fn extra_reports(options: &StatusOptions, team: &str, rows: &[Row]) -> Vec<(String, String)> {
+    let wanted = options.extras;
+    if !wanted.summary && !wanted.html {
+        return Vec::new();
+    }
+    let now = Utc::now();
+    let summary = summarize(rows, wanted.stale_days, now);
+    let start = format_dropbox_time(options.period.start);
+    let end = options.period.end.map(format_dropbox_time);
+    let filter = options.selection.describe();
+    let mut files = Vec::new();
+    if wanted.summary {
+        let document = json!({
+            "team": team,
+            "period": {"start_time": start, "end_time": end},
+            "filter": filter,
+            "generated": format_dropbox_time(now),
+            "summary": summary,
+        });
+        files.push((
+            "summary.json".to_string(),
+            serde_json::to_string_pretty(&document).unwrap_or_default() + "\n",
+        ));
+    }
+    if wanted.html {
+        let period = format!(
+            "{start} to {} (end exclusive)",
+            end.as_deref().unwrap_or("now")
+        );
+        let info = PageInfo {
+            team,
+            period: &period,
+            filter: &filter,
+            generated: &format_dropbox_time(now),
+        };
+        files.push((
+            "devices.html".to_string(),
+            html::render(&info, rows, &summary, options.common.layout),
+        ));
+    }
+    files
+}
+
 async fn run(
     options: &StatusOptions,
     target: &ApiTarget,
@@ -505,6 +592,7 @@ async fn run(
     } else {
         Formats::ALL
     };
+    let extras = extra_reports(options, &team.name, &rows);
     let filter = options.common.output_filter.as_deref();
     let step = progress.step(&text.step_write(rows.len()));
     let reports = write_reports(
@@ -514,6 +602,7 @@ async fn run(
         filter,
         formats,
         options.common.layout,
+        &extras,
     )?;
     drop(step);
     job.log(
@@ -529,7 +618,13 @@ async fn run(
     if keep_job(options.common.retain, true) {
         console.report_paths(&reports);
         if options.common.auto_open && !reports.is_empty() {
-            match open_folder(&job.reports) {
+            let html = job.reports.join("devices.html");
+            let target = if html.exists() {
+                html
+            } else {
+                job.reports.clone()
+            };
+            match open_folder(&target) {
                 Ok(opened) => job.log(Level::Info, "auto-open", json!({"opened": opened})),
                 Err(why) => console.warn(&format!("-auto-open: {why}")),
             }
