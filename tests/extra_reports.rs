@@ -110,3 +110,97 @@ fn summary_and_html_are_written_when_asked_and_agree_with_the_rows() {
     assert_eq!(bad.code(), 10);
     assert!(bad.stderr().contains("-reports: unknown report 'pdf'"));
 }
+
+#[test]
+fn history_lists_every_change_with_actor_and_owner() {
+    let team = team(40, 122);
+    let start = anchor() - Duration::days(45);
+    let sim = common::start(team.clone());
+    let run = run(
+        &sim,
+        &status_args(&[
+            "-start-time",
+            &z(start),
+            "-reports",
+            "history",
+            "-output",
+            "none",
+        ]),
+    );
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert!(run.report_names().contains(&"history.xlsx".to_string()));
+
+    // Independent expectation, from the raw events in log order.
+    let owner_of_session: std::collections::HashMap<String, String> = team
+        .devices
+        .iter()
+        .flat_map(|m| {
+            let member = m["team_member_id"].as_str().unwrap().to_string();
+            let email = team
+                .members
+                .iter()
+                .find(|p| p["profile"]["team_member_id"] == member.as_str())
+                .map(|p| p["profile"]["email"].as_str().unwrap().to_string())
+                .unwrap_or_default();
+            m["desktop_clients"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(move |d| (d["session_id"].as_str().unwrap().to_string(), email.clone()))
+        })
+        .collect();
+    let mut want: Vec<(String, String, String, String, String, String)> = team
+        .events
+        .iter()
+        .filter(|e| e["event_type"][".tag"] == "device_sync_backup_status_changed")
+        .filter(|e| utc(e["timestamp"].as_str().unwrap()) >= start)
+        .filter_map(|e| {
+            let d = &e["details"];
+            let session = d["desktop_device_session_info"]["session_info"]["session_id"]
+                .as_str()?
+                .to_string();
+            let actor_type = e["actor"][".tag"].as_str().unwrap_or("").to_string();
+            let owner = owner_of_session
+                .get(&session)
+                .cloned()
+                .unwrap_or_else(|| e["context"]["email"].as_str().unwrap_or("").to_string());
+            Some((
+                e["timestamp"].as_str().unwrap().to_string(),
+                session,
+                owner,
+                d["previous_value"][".tag"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string(),
+                d["new_value"][".tag"].as_str().unwrap_or("").to_string(),
+                actor_type,
+            ))
+        })
+        .collect();
+    want.sort_by(|a, b| a.0.cmp(&b.0));
+    let got: Vec<(String, String, String, String, String, String)> =
+        std::fs::read_to_string(run.reports().join("history.json"))
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                let f = |k: &str| v[k].as_str().unwrap().to_string();
+                (
+                    f("timestamp"),
+                    f("session_info_session_id"),
+                    f("owner_email"),
+                    f("previous_status"),
+                    f("new_status"),
+                    f("actor_type"),
+                )
+            })
+            .collect();
+    assert_eq!(got, want);
+    assert!(
+        want.iter().any(|w| w.5 == "admin"),
+        "admins toggling devices show up as actors"
+    );
+    let csv = read_csv(&run.reports().join("history.csv"));
+    assert_eq!(csv.len(), want.len() + 1);
+    assert_eq!(csv[0][0], "timestamp");
+}

@@ -3,6 +3,7 @@
 //! I/O, reads the clock or knows about HTTP; callers pass plain data in.
 
 pub mod fold;
+pub mod history;
 pub mod period;
 pub mod row;
 pub mod select;

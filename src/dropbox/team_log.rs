@@ -181,7 +181,7 @@ struct Shared<'a, F> {
 /// worker is idle is split in two (work stealing). `on_change` sees each
 /// window's events in log order; events delivered twice (after a split or a
 /// reset) carry the same fingerprint.
-pub async fn scan_backup_changes<F: FnMut(StatusChange, &EventScan)>(
+pub async fn scan_backup_changes<F: FnMut(StatusChange, &RawValue, &EventScan)>(
     transport: &Transport,
     period: &Period,
     concurrency: usize,
@@ -205,7 +205,7 @@ pub async fn scan_backup_changes<F: FnMut(StatusChange, &EventScan)>(
 
 const WINDOWS_PER_WORKER: usize = 1;
 
-async fn worker<F: FnMut(StatusChange, &EventScan)>(
+async fn worker<F: FnMut(StatusChange, &RawValue, &EventScan)>(
     transport: &Transport,
     shared: &Shared<'_, F>,
 ) -> Result<(), ApiError> {
@@ -242,7 +242,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Pages one window to its end, or splits it after its first page when it
 /// holds more and a worker is idle.
-async fn scan_window<F: FnMut(StatusChange, &EventScan)>(
+async fn scan_window<F: FnMut(StatusChange, &RawValue, &EventScan)>(
     transport: &Transport,
     shared: &Shared<'_, F>,
     window: Window,
@@ -335,7 +335,7 @@ fn fold_page(
     route: &str,
     bytes: &[u8],
     scan: &mut EventScan,
-    on_change: &mut impl FnMut(StatusChange, &EventScan),
+    on_change: &mut impl FnMut(StatusChange, &RawValue, &EventScan),
 ) -> Result<(bool, String), ApiError> {
     let page: EventsPage = serde_json::from_slice(bytes).map_err(|e| ApiError::Decode {
         route: route.into(),
@@ -346,12 +346,86 @@ fn fold_page(
         match to_change(route, raw)? {
             Some(change) => {
                 scan.changes += 1;
-                on_change(change, scan);
+                on_change(change, raw, scan);
             }
             None => scan.other_events += 1,
         }
     }
     Ok((page.has_more, page.cursor))
+}
+
+/// What the history report reads of an event; parsed only when asked for.
+#[derive(Deserialize)]
+struct ChangeEvent {
+    timestamp: String,
+    #[serde(default)]
+    actor: Option<serde_json::Value>,
+    #[serde(default)]
+    context: Option<serde_json::Value>,
+    details: ChangeEventDetails,
+}
+
+#[derive(Deserialize)]
+struct ChangeEventDetails {
+    #[serde(default)]
+    desktop_device_session_info: Option<serde_json::Value>,
+    #[serde(default)]
+    previous_value: Option<StatusValue>,
+    #[serde(default)]
+    new_value: Option<StatusValue>,
+}
+
+fn status_tag(value: Option<StatusValue>) -> String {
+    match value {
+        Some(StatusValue::Direct(tag) | StatusValue::Wrapped { backup_status: tag }) => tag.0,
+        None => String::new(),
+    }
+}
+
+fn text(value: Option<&serde_json::Value>, key: &str) -> String {
+    value
+        .and_then(|v| v.get(key))
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The full story of one backup status change, for the history report.
+pub fn change_details(raw: &RawValue) -> Option<crate::domain::history::Change> {
+    let event: ChangeEvent = serde_json::from_str(raw.get()).ok()?;
+    let timestamp = parse_dropbox_time(&event.timestamp)?;
+    let info = event.details.desktop_device_session_info;
+    let session_id = info
+        .as_ref()
+        .and_then(|i| i.get("session_info"))
+        .and_then(|s| s.get("session_id"))
+        .and_then(|s| s.as_str())?
+        .to_string();
+    let actor_type = event
+        .actor
+        .as_ref()
+        .and_then(|a| a.get(".tag"))
+        .and_then(|t| t.as_str())
+        .unwrap_or_default()
+        .to_string();
+    // `user` and `admin` nest the person under their tag; `app` names itself.
+    let person = event.actor.as_ref().and_then(|a| a.get(&actor_type));
+    let actor_name = match person {
+        Some(p) => text(Some(p), "display_name"),
+        None => text(event.actor.as_ref(), "reseller_name"),
+    };
+    Some(crate::domain::history::Change {
+        timestamp,
+        session_id,
+        host_name: text(info.as_ref(), "host_name"),
+        previous: status_tag(event.details.previous_value),
+        new: status_tag(event.details.new_value),
+        actor_type,
+        actor_email: text(person, "email"),
+        actor_name,
+        context_email: text(event.context.as_ref(), "email"),
+        context_name: text(event.context.as_ref(), "display_name"),
+    })
 }
 
 /// Identical events have identical JSON; the hash stands in for the event

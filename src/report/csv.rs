@@ -18,17 +18,22 @@ pub fn defang(value: &str) -> Cow<'_, str> {
 }
 
 pub fn write_csv(out: &mut impl Write, rows: &[Row], layout: Layout) -> io::Result<()> {
+    let headers: Vec<&str> = layout.columns().into_iter().map(|(_, name)| name).collect();
+    write_table(out, &headers, rows, &|r: &Row| r.values_for(layout))
+}
+
+/// Any table: the header, then each row's cells, defanged.
+pub fn write_table<T>(
+    out: &mut impl Write,
+    headers: &[&str],
+    rows: &[T],
+    cells: &dyn for<'a> Fn(&'a T) -> Vec<&'a str>,
+) -> io::Result<()> {
     let mut writer = ::csv::WriterBuilder::new().from_writer(out);
-    writer
-        .write_record(layout.columns().into_iter().map(|(_, name)| name))
-        .map_err(io::Error::other)?;
+    writer.write_record(headers).map_err(io::Error::other)?;
     for row in rows {
         writer
-            .write_record(
-                row.values_for(layout)
-                    .into_iter()
-                    .map(|v| defang(v).into_owned()),
-            )
+            .write_record(cells(row).into_iter().map(|v| defang(v).into_owned()))
             .map_err(io::Error::other)?;
     }
     writer.flush()

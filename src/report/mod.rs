@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
+use crate::domain::history::{HistoryRow, HISTORY_COLUMNS};
 use crate::domain::row::{Layout, Row};
 use filter::RowFilter;
 
@@ -81,21 +82,30 @@ impl Pending {
     }
 }
 
+/// Everything one run writes.
+pub struct ReportSet<'a> {
+    /// `devices`.
+    pub name: &'a str,
+    pub rows: &'a [Row],
+    /// `-output-filter`, for the JSON report.
+    pub filter: Option<&'a RowFilter>,
+    pub formats: Formats,
+    pub layout: Layout,
+    /// Finished text files: (file name, content).
+    pub extras: &'a [(String, String)],
+    pub history: Option<&'a [HistoryRow]>,
+}
+
 /// Writes `rows` as `<name>.csv|json|xlsx` into `dir` (the JSON through
 /// `-output-filter` when given), then each of `extras` (file name, content),
 /// and returns the final paths: tbx's (csv, json, xlsx) first.
-pub fn write_reports(
-    dir: &Path,
-    name: &str,
-    rows: &[Row],
-    filter: Option<&RowFilter>,
-    formats: Formats,
-    layout: Layout,
-    extras: &[(String, String)],
-) -> Result<Vec<PathBuf>, ReportError> {
+pub fn write_reports(dir: &Path, set: &ReportSet<'_>) -> Result<Vec<PathBuf>, ReportError> {
     let mut pending = Vec::new();
-    let mut result = write_all(dir, name, rows, filter, formats, layout, &mut pending);
-    for (file_name, content) in extras {
+    let mut result = write_all(dir, set, &mut pending);
+    if let (Ok(()), Some(history)) = (&result, set.history) {
+        result = write_history(dir, history, set.formats, &mut pending);
+    }
+    for (file_name, content) in set.extras {
         if result.is_ok() {
             result = write_text_file(dir, file_name, &mut pending, |out| {
                 out.write_all(content.as_bytes()).map_err(ReportError::from)
@@ -147,15 +157,59 @@ impl From<io::Error> for ReportError {
     }
 }
 
-fn write_all(
+/// `history.csv|json|xlsx`: every change, oldest first.
+fn write_history(
     dir: &Path,
-    name: &str,
-    rows: &[Row],
-    filter: Option<&RowFilter>,
+    rows: &[HistoryRow],
     formats: Formats,
-    layout: Layout,
     pending: &mut Vec<Pending>,
 ) -> Result<(), ReportError> {
+    if formats.csv {
+        write_text_file(dir, "history.csv", pending, |out| {
+            csv::write_table(out, &HISTORY_COLUMNS, rows, &HistoryRow::cells)
+                .map_err(ReportError::from)
+        })?;
+    }
+    if formats.json {
+        write_text_file(dir, "history.json", pending, |out| {
+            for row in rows {
+                let object: serde_json::Map<String, serde_json::Value> = HISTORY_COLUMNS
+                    .iter()
+                    .zip(row.cells())
+                    .map(|(k, v)| (k.to_string(), serde_json::Value::from(v)))
+                    .collect();
+                serde_json::to_writer(&mut *out, &object).map_err(io::Error::from)?;
+                out.write_all(b"\n")?;
+            }
+            Ok(())
+        })?;
+    }
+    if formats.xlsx {
+        xlsx::write_xlsx(
+            dir,
+            "history",
+            &HISTORY_COLUMNS,
+            rows,
+            &HistoryRow::cells,
+            pending,
+        )?;
+    }
+    Ok(())
+}
+
+fn write_all(
+    dir: &Path,
+    set: &ReportSet<'_>,
+    pending: &mut Vec<Pending>,
+) -> Result<(), ReportError> {
+    let ReportSet {
+        name,
+        rows,
+        filter,
+        formats,
+        layout,
+        ..
+    } = *set;
     if formats.csv {
         write_text_file(dir, &format!("{name}.csv"), pending, |out| {
             csv::write_csv(out, rows, layout).map_err(ReportError::from)
@@ -170,7 +224,15 @@ fn write_all(
         })?;
     }
     if formats.xlsx {
-        xlsx::write_xlsx(dir, name, rows, layout, pending)?;
+        let headers: Vec<&str> = layout.columns().into_iter().map(|(_, n)| n).collect();
+        xlsx::write_xlsx(
+            dir,
+            name,
+            &headers,
+            rows,
+            &|r: &Row| r.values_for(layout),
+            pending,
+        )?;
     }
     Ok(())
 }

@@ -1,14 +1,14 @@
-//! `devices.xlsx`: sheet `devices`, a styled and frozen header with an
-//! autofilter, fitted column widths, every cell a string (never a formula).
-//! Over `CHUNK_ROWS` rows the report is split into `devices_0000.xlsx`,
-//! `devices_0001.xlsx`, … each with its own header, as tbx does.
+//! XLSX reports (`devices.xlsx`, `history.xlsx`): a sheet named after the
+//! report, a styled and frozen header with an autofilter, fitted column
+//! widths, every cell a string (never a formula). Over `CHUNK_ROWS` rows a
+//! report is split into `<name>_0000.xlsx`, `<name>_0001.xlsx`, … each with
+//! its own header, as tbx does.
 
 use std::path::Path;
 
 use rust_xlsxwriter::{Color, Format, FormatBorder, Workbook, Worksheet, XlsxError};
 
 use super::{Pending, ReportError};
-use crate::domain::row::{Layout, Row};
 
 pub const CHUNK_ROWS: usize = 10_000;
 /// tbx's header colour.
@@ -17,33 +17,38 @@ const THEME: u32 = 0x548235;
 const MAX_CELL_UTF16: usize = 32_767;
 const MAX_COLUMN_WIDTH: usize = 60;
 
-pub(crate) fn write_xlsx(
+/// The cells of one row, in header order.
+pub(crate) type Cells<'f, T> = &'f dyn for<'a> Fn(&'a T) -> Vec<&'a str>;
+
+pub(crate) fn write_xlsx<T>(
     dir: &Path,
     name: &str,
-    rows: &[Row],
-    layout: Layout,
+    headers: &[&str],
+    rows: &[T],
+    cells: Cells<'_, T>,
     pending: &mut Vec<Pending>,
 ) -> Result<(), ReportError> {
     if rows.len() <= CHUNK_ROWS {
         let p = Pending::new(dir, &format!("{name}.xlsx"));
-        let result = write_chunk(&p, name, rows, layout);
+        let result = write_chunk(&p, name, headers, rows, cells);
         pending.push(p);
         return result;
     }
     for (index, chunk) in rows.chunks(CHUNK_ROWS).enumerate() {
         let p = Pending::new(dir, &format!("{name}_{index:04}.xlsx"));
-        let result = write_chunk(&p, name, chunk, layout);
+        let result = write_chunk(&p, name, headers, chunk, cells);
         pending.push(p);
         result?;
     }
     Ok(())
 }
 
-fn write_chunk(
+fn write_chunk<T>(
     pending: &Pending,
     sheet_name: &str,
-    rows: &[Row],
-    layout: Layout,
+    headers: &[&str],
+    rows: &[T],
+    cells: Cells<'_, T>,
 ) -> Result<(), ReportError> {
     let xlsx_error = |e: XlsxError| ReportError::Xlsx {
         path: pending.target.clone(),
@@ -54,11 +59,16 @@ fn write_chunk(
         .add_worksheet_with_constant_memory()
         .map_err(xlsx_error)?;
     sheet.set_name(sheet_name).map_err(xlsx_error)?;
-    fill_sheet(sheet, rows, layout).map_err(xlsx_error)?;
+    fill_sheet(sheet, headers, rows, cells).map_err(xlsx_error)?;
     workbook.save(&pending.temp).map_err(xlsx_error)
 }
 
-fn fill_sheet(sheet: &mut Worksheet, rows: &[Row], layout: Layout) -> Result<(), XlsxError> {
+fn fill_sheet<T>(
+    sheet: &mut Worksheet,
+    headers: &[&str],
+    rows: &[T],
+    cells: Cells<'_, T>,
+) -> Result<(), XlsxError> {
     let header_format = Format::new()
         .set_bold()
         .set_font_color(Color::White)
@@ -67,14 +77,13 @@ fn fill_sheet(sheet: &mut Worksheet, rows: &[Row], layout: Layout) -> Result<(),
     let data_format = Format::new()
         .set_border(FormatBorder::Thin)
         .set_border_color(Color::RGB(THEME));
-    let headers: Vec<&str> = layout.columns().into_iter().map(|(_, name)| name).collect();
     let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
     for (col, header) in headers.iter().enumerate() {
         sheet.write_string_with_format(0, col as u16, *header, &header_format)?;
     }
     for (index, row) in rows.iter().enumerate() {
         let row_number = index as u32 + 1;
-        for (col, value) in row.values_for(layout).into_iter().enumerate() {
+        for (col, value) in cells(row).into_iter().enumerate() {
             let value = clip_to_cell(value);
             widths[col] = widths[col].max(value.chars().count().min(MAX_COLUMN_WIDTH));
             // write_string_with_format: always a string cell, never a formula.

@@ -4,7 +4,7 @@
 //! log for backup status changes and fold them per session, resolve each
 //! device's owner, then write `devices.csv|json|xlsx` into the job folder.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -15,6 +15,7 @@ use thiserror::Error;
 
 use crate::cli::common::{CommonArgs, CommonOptions, OptionError, RetainJobData};
 use crate::domain::fold::StatusFold;
+use crate::domain::history::HistoryLog;
 use crate::domain::period::{format_dropbox_time, parse_time, Period};
 use crate::domain::row::{build_rows, Row, COLUMNS};
 use crate::domain::select::{sort_column, Selection};
@@ -31,7 +32,7 @@ use crate::report::html::{self, PageInfo};
 use crate::report::messages::Messages;
 use crate::report::open::open_folder;
 use crate::report::progress::Progress;
-use crate::report::{write_reports, Formats, ReportError};
+use crate::report::{write_reports, Formats, ReportError, ReportSet};
 
 pub const REPORT_NAME: &str = "devices";
 
@@ -62,7 +63,7 @@ pub struct StatusArgs {
     /// Sort the rows by this report column (then by owner, host and session)
     #[arg(long, value_name = "COLUMN")]
     pub sort: Option<String>,
-    /// More reports in the same job: summary (summary.json), html (devices.html), or all
+    /// More reports in the same job: history (history.csv|json|xlsx), summary (summary.json), html (devices.html), or all
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub reports: Vec<String>,
     /// In the summary, devices inactive for more than this many days count as stale
@@ -138,6 +139,7 @@ impl StatusArgs {
 pub struct ExtraReports {
     pub summary: bool,
     pub html: bool,
+    pub history: bool,
     pub stale_days: u32,
 }
 
@@ -152,14 +154,18 @@ impl StatusArgs {
                 "devices" | "" => {}
                 "summary" => extras.summary = true,
                 "html" => extras.html = true,
+                "history" => extras.history = true,
                 "all" => {
                     extras.summary = true;
                     extras.html = true;
+                    extras.history = true;
                 }
                 other => {
                     return Err(OptionError::Invalid {
                         option: "reports",
-                        message: format!("unknown report '{other}'; expected summary, html or all"),
+                        message: format!(
+                            "unknown report '{other}'; expected history, summary, html or all"
+                        ),
                     })
                 }
             }
@@ -539,13 +545,19 @@ async fn run(
     let events = async {
         job.log(Level::Info, "step", json!({"step": "scan audit log"}));
         let mut fold = StatusFold::new();
+        let mut history = options.extras.history.then(HistoryLog::default);
         let step = progress.step(text.step_events());
         let mut pages_shown = 0;
         let scan = team_log::scan_backup_changes(
             &transport,
             &options.period,
             options.common.concurrency,
-            |change, scan| {
+            |change, raw, scan| {
+                if let (Some(history), Some(details)) =
+                    (history.as_mut(), team_log::change_details(raw))
+                {
+                    history.push(details, change.fingerprint);
+                }
                 fold.push(change);
                 if scan.pages != pages_shown {
                     pages_shown = scan.pages;
@@ -560,11 +572,11 @@ async fn run(
         )
         .await?;
         drop(step);
-        Ok::<_, ApiError>((scan, fold))
+        Ok::<_, ApiError>((scan, fold, history))
     };
     let (listed, scanned) = tokio::join!(devices_and_owners, events);
     let (devices, owners) = listed?;
-    let (scan, fold) = scanned?;
+    let (scan, fold, history) = scanned?;
     console.progress(&text.devices_found(devices.len() as u64, owners.len() as u64));
     console.progress(&text.changes_found(scan.changes, fold.sessions() as u64, scan.pages));
     job.log(
@@ -584,6 +596,19 @@ async fn run(
 
     job.log(Level::Info, "step", json!({"step": "write reports"}));
     let latest = fold.finish();
+    let history_rows = history.map(|log| {
+        let session_owners: HashMap<String, (String, String)> = devices
+            .iter()
+            .filter_map(|d| {
+                let owner = owners.get(d.team_member_id())?;
+                Some((
+                    d.session_id().to_string(),
+                    (owner.email.clone(), owner.display_name.clone()),
+                ))
+            })
+            .collect();
+        log.rows(&session_owners)
+    });
     let rows: Vec<Row> = options
         .selection
         .apply(build_rows(devices, &latest, &owners));
@@ -597,12 +622,15 @@ async fn run(
     let step = progress.step(&text.step_write(rows.len()));
     let reports = write_reports(
         &job.reports,
-        REPORT_NAME,
-        &rows,
-        filter,
-        formats,
-        options.common.layout,
-        &extras,
+        &ReportSet {
+            name: REPORT_NAME,
+            rows: &rows,
+            filter,
+            formats,
+            layout: options.common.layout,
+            extras: &extras,
+            history: history_rows.as_deref(),
+        },
     )?;
     drop(step);
     job.log(
