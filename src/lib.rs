@@ -11,3 +11,4 @@ pub mod job;
 pub mod recipes;
 pub mod report;
 pub mod sim;
+pub mod store;

@@ -20,6 +20,7 @@ use crate::dropbox::ApiError;
 use crate::recipes::config::auth::add::{self, AddArgs, AddError};
 use crate::recipes::config::auth::delete::{self, DeleteArgs, DeleteError};
 use crate::recipes::config::auth::list::{self, ListArgs, ListError};
+use crate::recipes::config::cache::{self, CacheCommand};
 use crate::recipes::dev::bench::{self, BenchArgs};
 use crate::recipes::dev::demo::{self, DemoArgs, DemoError};
 use crate::recipes::dev::simulate::{self, SimulateArgs};
@@ -126,6 +127,12 @@ pub enum ConfigCommand {
         #[command(subcommand)]
         command: AuthCommand,
     },
+    /// Local event stores (what later runs need not fetch again)
+    #[command(arg_required_else_help = true)]
+    Cache {
+        #[command(subcommand)]
+        command: CacheCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -189,6 +196,21 @@ pub fn run(argv: Vec<OsString>) -> u8 {
         TopCommand::Config {
             command: ConfigCommand::Auth { command },
         } => run_config_auth(command),
+        TopCommand::Config {
+            command: ConfigCommand::Cache { command },
+        } => {
+            let result = match &command {
+                CacheCommand::List(args) => cache::list(args),
+                CacheCommand::Delete(args) => cache::delete(args),
+            };
+            match result {
+                Ok(()) => exit::SUCCESS,
+                Err(message) => {
+                    error_line(&message);
+                    exit::FAILURE
+                }
+            }
+        }
         TopCommand::Dev {
             command: DevCommand::Demo(args),
         } => run_demo(&args),

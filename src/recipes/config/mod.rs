@@ -1,2 +1,3 @@
 //! `tbx config ...`
 pub mod auth;
+pub mod cache;

@@ -210,6 +210,7 @@ async fn run_ours(
     let options = StatusOptions {
         period: *period,
         peer: "default".into(),
+        no_cache: true,
         selection: Selection::default(),
         extras: Default::default(),
         common: common.validate().map_err(|e| e.to_string())?,

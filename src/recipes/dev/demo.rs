@@ -55,6 +55,7 @@ pub async fn exec(args: &DemoArgs) -> Result<Outcome, DemoError> {
         desc: false,
         reports: Vec::new(),
         stale_days: 30,
+        no_cache: false,
         common: args.common.clone(),
     };
     let options = status_args

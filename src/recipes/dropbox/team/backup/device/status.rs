@@ -5,7 +5,7 @@
 //! device's owner, then write `devices.csv|json|xlsx` into the job folder.
 
 use std::collections::{BTreeSet, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono::{DateTime, Local, Utc};
@@ -14,6 +14,7 @@ use serde_json::json;
 use thiserror::Error;
 
 use crate::cli::common::{CommonArgs, CommonOptions, OptionError, RetainJobData};
+use crate::domain::fold::StatusChange;
 use crate::domain::fold::StatusFold;
 use crate::domain::history::HistoryLog;
 use crate::domain::period::{format_dropbox_time, parse_time, Period};
@@ -24,6 +25,7 @@ use crate::dropbox::auth::login::{self, Interaction, LoginContext};
 use crate::dropbox::auth::tokens::TokenSource;
 use crate::dropbox::auth::{store, AccessToken, ApiBase, AuthError};
 use crate::dropbox::bandwidth::Bandwidth;
+use crate::dropbox::team_log::EventScan;
 use crate::dropbox::transport::{http_client, CallRecord};
 use crate::dropbox::{devices, members, team, team_log, ApiError, Transport, TransportConfig};
 use crate::job::{resolve_home, Job, JobError, Level, LogOptions};
@@ -33,6 +35,8 @@ use crate::report::messages::Messages;
 use crate::report::open::open_folder;
 use crate::report::progress::Progress;
 use crate::report::{write_reports, Formats, ReportError, ReportSet};
+use crate::store::{gaps, merge, store_path, EventStore, Span, StoreError};
+use serde_json::value::RawValue;
 
 pub const REPORT_NAME: &str = "devices";
 
@@ -69,6 +73,11 @@ pub struct StatusArgs {
     /// In the summary, devices inactive for more than this many days count as stale
     #[arg(long, value_name = "DAYS", default_value_t = 30)]
     pub stale_days: u32,
+    /// Ignore the local event store for this run and rebuild it from the API
+    #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true,
+          default_value = "false", default_missing_value = "true",
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub no_cache: bool,
     /// Sort in descending order
     #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true,
           default_value = "false", default_missing_value = "true",
@@ -83,6 +92,8 @@ pub struct StatusArgs {
 pub struct StatusOptions {
     pub period: Period,
     pub peer: String,
+    /// `-no-cache`: clear the event store and fetch everything.
+    pub no_cache: bool,
     pub selection: Selection,
     pub extras: ExtraReports,
     pub common: CommonOptions,
@@ -127,6 +138,7 @@ impl StatusArgs {
         Ok(StatusOptions {
             period: Period { start, end },
             peer: self.peer.clone(),
+            no_cache: self.no_cache,
             selection: self.selection()?,
             extras: self.extra_reports()?,
             common,
@@ -248,6 +260,8 @@ pub enum RecipeError {
     #[error(transparent)]
     Auth(#[from] AuthError),
     #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
     Job(#[from] JobError),
     #[error(transparent)]
     Api(#[from] ApiError),
@@ -330,6 +344,7 @@ pub async fn exec(
         target,
         Arc::new(tokens),
         &job,
+        &home,
         &console,
         extra_header,
     )
@@ -433,6 +448,78 @@ fn log_call(job: &Job, verbose: bool, call: &CallRecord) {
     }
 }
 
+/// Always re-read this much before now: the log is eventually consistent.
+const SAFETY_REFETCH: chrono::Duration = chrono::Duration::hours(1);
+
+/// Fetches into the store what it does not cover of `period`, plus the last
+/// hour before now; returns the fetch's counts and the number of gaps. A
+/// gap of a day or less is one listing (one call when it holds one page).
+async fn fetch_into_store(
+    transport: &Transport,
+    store: &EventStore,
+    period: &Period,
+    concurrency: usize,
+    show: &mut impl FnMut(&EventScan),
+) -> Result<(EventScan, usize), RecipeError> {
+    let now = Utc::now();
+    let now_ceil = DateTime::from_timestamp(now.timestamp() + 1, 0).unwrap_or(now);
+    let end = period.end.unwrap_or(now_ceil);
+    let mut todo = gaps(Span::new(period.start, end), &store.covered()?);
+    let recent = (now - SAFETY_REFETCH).max(period.start);
+    if end > recent {
+        todo.push(Span::new(recent, end));
+    }
+    let todo = merge(todo);
+    let mut total = EventScan::default();
+    for gap in &todo {
+        store.begin()?;
+        let workers = if gap.end - gap.start <= 86_400 {
+            1
+        } else {
+            concurrency
+        };
+        let mut failed = None;
+        let gap_period = Period {
+            start: gap.start_time(),
+            end: Some(gap.end_time()),
+        };
+        let result =
+            team_log::scan_backup_changes(transport, &gap_period, workers, |change, raw, scan| {
+                if failed.is_none() {
+                    failed = store
+                        .insert(change.fingerprint, change.timestamp.timestamp(), raw.get())
+                        .err();
+                }
+                show(scan);
+            })
+            .await;
+        match (result, failed) {
+            (Ok(scan), None) => {
+                // What lies ahead of now is not in the log yet: never covered.
+                let done = Span {
+                    start: gap.start,
+                    end: gap.end.min(now.timestamp()),
+                };
+                store.finish(&[done])?;
+                total.pages += scan.pages;
+                total.changes += scan.changes;
+                total.restarts += scan.restarts;
+                total.splits += scan.splits;
+                total.other_events += scan.other_events;
+            }
+            (Err(e), _) => {
+                store.abandon();
+                return Err(e.into());
+            }
+            (_, Some(e)) => {
+                store.abandon();
+                return Err(e.into());
+            }
+        }
+    }
+    Ok((total, todo.len()))
+}
+
 /// The opt-in reports: `summary.json` and `devices.html`.
 fn extra_reports(options: &StatusOptions, team: &str, rows: &[Row]) -> Vec<(String, String)> {
     let wanted = options.extras;
@@ -482,6 +569,7 @@ async fn run(
     target: &ApiTarget,
     tokens: Arc<TokenSource>,
     job: &Arc<Job>,
+    home: &Path,
     console: &Console,
     extra_header: ExtraHeader,
 ) -> Result<Outcome, RecipeError> {
@@ -513,6 +601,10 @@ async fn run(
     console.progress(&text.fetching());
     let team_size = Some(team.num_provisioned_users).filter(|&n| n > 0);
     let progress = Progress::new(!options.common.quiet);
+    let store = EventStore::open(&store_path(home, &team.team_id))?;
+    if options.no_cache {
+        store.clear()?;
+    }
     let devices_and_owners = async {
         job.log(Level::Info, "step", json!({"step": "list devices"}));
         let step = progress.step(text.step_devices());
@@ -546,33 +638,53 @@ async fn run(
         job.log(Level::Info, "step", json!({"step": "scan audit log"}));
         let mut fold = StatusFold::new();
         let mut history = options.extras.history.then(HistoryLog::default);
+        let mut absorb = |change: StatusChange, raw: &RawValue| {
+            if let (Some(history), Some(details)) =
+                (history.as_mut(), team_log::change_details(raw))
+            {
+                history.push(details, change.fingerprint);
+            }
+            fold.push(change);
+        };
         let step = progress.step(text.step_events());
         let mut pages_shown = 0;
-        let scan = team_log::scan_backup_changes(
+        let mut show = |scan: &EventScan| {
+            if scan.pages != pages_shown {
+                pages_shown = scan.pages;
+                step.update(format!(
+                    "{} status changes, {} pages, {:.0} events/s",
+                    scan.changes,
+                    scan.pages,
+                    step.rate(scan.changes)
+                ));
+            }
+        };
+        let (scan, gaps) = fetch_into_store(
             &transport,
+            &store,
             &options.period,
             options.common.concurrency,
-            |change, raw, scan| {
-                if let (Some(history), Some(details)) =
-                    (history.as_mut(), team_log::change_details(raw))
-                {
-                    history.push(details, change.fingerprint);
-                }
-                fold.push(change);
-                if scan.pages != pages_shown {
-                    pages_shown = scan.pages;
-                    step.update(format!(
-                        "{} status changes, {} pages, {:.0} events/s",
-                        scan.changes,
-                        scan.pages,
-                        step.rate(scan.changes)
-                    ));
-                }
-            },
+            &mut show,
         )
         .await?;
+        job.log(
+            Level::Info,
+            "event store",
+            json!({"gaps_fetched": gaps, "store": store.path().display().to_string()}),
+        );
+        let end = options
+            .period
+            .end
+            .unwrap_or_else(|| Utc::now() + chrono::Duration::seconds(1));
+        store.for_each_in(Span::new(options.period.start, end), |event| {
+            if let Ok(raw) = RawValue::from_string(event.raw) {
+                if let Ok(Some(change)) = team_log::to_change(team_log::ROUTE_GET_EVENTS, &raw) {
+                    absorb(change, &raw);
+                }
+            }
+        })?;
         drop(step);
-        Ok::<_, ApiError>((scan, fold, history))
+        Ok::<_, RecipeError>((scan, fold, history))
     };
     let (listed, scanned) = tokio::join!(devices_and_owners, events);
     let (devices, owners) = listed?;

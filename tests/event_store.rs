@@ -1,0 +1,184 @@
+//! The local event store: a rerun fetches only what the store does not
+//! cover (plus the last hour before now), with the same rows as a cold run;
+//! `-no-cache` rebuilds; `config cache list|delete` show and clear it.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use chrono::Duration;
+use common::*;
+use tbx::sim::SimHandle;
+
+/// Runs the status command in `home` (kept between runs).
+fn run_in(home: &Path, sim: &SimHandle, args: &[&str]) -> std::process::Output {
+    let mut all = vec![
+        "dropbox", "team", "backup", "device", "status", "-output", "none",
+    ];
+    all.extend_from_slice(args);
+    Command::new(BIN)
+        .args(&all)
+        .env("TOOLBOX_HOME", home)
+        .env("TOOLBOX_DROPBOX_API_URL", &sim.base_url)
+        .env("TOOLBOX_DROPBOX_TOKEN", &sim.token)
+        .env_remove("TOOLBOX_DROPBOX_REFRESH_TOKEN")
+        .output()
+        .unwrap()
+}
+
+fn events_calls(sim: &SimHandle) -> u64 {
+    sim.calls("team_log/get_events") + sim.calls("team_log/get_events/continue")
+}
+
+/// The newest job's devices.json rows.
+fn latest_rows(home: &Path) -> Vec<serde_json::Map<String, serde_json::Value>> {
+    let mut jobs: Vec<_> = std::fs::read_dir(home.join("jobs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    jobs.sort();
+    let json = std::fs::read_to_string(jobs.last().unwrap().join("reports/devices.json")).unwrap();
+    read_json_lines(&json)
+}
+
+#[test]
+fn a_rerun_fetches_only_the_gaps_and_reports_the_same_rows() {
+    let team = team(60, 131);
+    let sim = start(team.clone());
+    let home = tempfile::tempdir().unwrap();
+    let (start, end) = (anchor() - Duration::days(60), anchor() - Duration::days(20));
+    let (s, e) = (z(start), z(end));
+
+    let cold = run_in(home.path(), &sim, &["-start-time", &s, "-end-time", &e]);
+    assert!(
+        cold.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cold.stderr)
+    );
+    assert_eq!(
+        latest_rows(home.path()),
+        expected_rows(&team, start, Some(end))
+    );
+    let after_cold = events_calls(&sim);
+    assert!(after_cold > 0);
+
+    // The same past period again: nothing to fetch.
+    let again = run_in(home.path(), &sim, &["-start-time", &s, "-end-time", &e]);
+    assert!(again.status.success());
+    assert_eq!(
+        events_calls(&sim),
+        after_cold,
+        "a covered period costs no get_events call"
+    );
+    assert_eq!(
+        latest_rows(home.path()),
+        expected_rows(&team, start, Some(end))
+    );
+
+    // A period reaching ten days further: one gap, fetched alone.
+    let later = anchor() - Duration::days(10);
+    let wider = run_in(
+        home.path(),
+        &sim,
+        &[
+            "-start-time",
+            &s,
+            "-end-time",
+            &z(later),
+            "-concurrency",
+            "1",
+        ],
+    );
+    assert!(wider.status.success());
+    let gap_calls = events_calls(&sim) - after_cold;
+    assert!(
+        (1..=2).contains(&gap_calls),
+        "one gap of ten days: {gap_calls} calls"
+    );
+    assert_eq!(
+        latest_rows(home.path()),
+        expected_rows(&team, start, Some(later))
+    );
+
+    // -no-cache fetches everything again, with the same rows.
+    let before = events_calls(&sim);
+    let rebuilt = run_in(
+        home.path(),
+        &sim,
+        &["-start-time", &s, "-end-time", &z(later), "-no-cache"],
+    );
+    assert!(rebuilt.status.success());
+    assert!(events_calls(&sim) - before >= gap_calls);
+    assert_eq!(
+        latest_rows(home.path()),
+        expected_rows(&team, start, Some(later))
+    );
+}
+
+#[test]
+fn an_open_ended_rerun_refetches_only_the_last_hour() {
+    let team = team(30, 132);
+    let sim = start(team.clone());
+    let home = tempfile::tempdir().unwrap();
+    let start = anchor() - Duration::days(30);
+    assert!(run_in(home.path(), &sim, &["-start-time", &z(start)])
+        .status
+        .success());
+    let before = events_calls(&sim);
+    assert!(run_in(home.path(), &sim, &["-start-time", &z(start)])
+        .status
+        .success());
+    assert_eq!(events_calls(&sim) - before, 1, "one call for the last hour");
+    assert_eq!(latest_rows(home.path()), expected_rows(&team, start, None));
+}
+
+#[test]
+fn the_store_is_private_holds_no_token_and_can_be_listed_and_deleted() {
+    let sim = start(team(20, 133));
+    let home = tempfile::tempdir().unwrap();
+    assert!(run_in(
+        home.path(),
+        &sim,
+        &["-start-time", &z(anchor() - Duration::days(30))]
+    )
+    .status
+    .success());
+    let stores: Vec<_> = std::fs::read_dir(home.path().join("store"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(stores.len(), 1);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&stores[0]).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let bytes = std::fs::read(&stores[0]).unwrap();
+    assert!(!String::from_utf8_lossy(&bytes).contains(&sim.token));
+
+    let cache = |args: &[&str]| {
+        Command::new(BIN)
+            .args(args)
+            .env("TOOLBOX_HOME", home.path())
+            .output()
+            .unwrap()
+    };
+    let list = cache(&["config", "cache", "list"]);
+    let text = String::from_utf8_lossy(&list.stdout).to_string();
+    assert!(
+        list.status.success() && text.contains("events") && text.contains("covers"),
+        "{text}"
+    );
+    let delete = cache(&["config", "cache", "delete", "-all"]);
+    assert!(delete.status.success());
+    assert_eq!(
+        std::fs::read_dir(home.path().join("store"))
+            .unwrap()
+            .count(),
+        0
+    );
+}
