@@ -151,7 +151,7 @@ svg .label,svg .count{font-size:13px;fill:#333}\
 #filter{padding:6px;width:320px;margin:12px 0}\
 table{border-collapse:collapse;font-size:13px}th,td{border:1px solid #548235;padding:4px 6px;text-align:left;vertical-align:top}\
 th{background:#548235;color:#fff;cursor:pointer;position:sticky;top:0}th.asc::after{content:' ▲'}th.desc::after{content:' ▼'}\
-td{white-space:pre-wrap;overflow-wrap:anywhere;max-width:28em}.s-enabled{color:#2d7a2d;font-weight:600}.s-disabled{color:#b03a2e;font-weight:600}.s-no_status_update{color:#777}";
+td{white-space:pre-wrap;overflow-wrap:break-word;max-width:28em}.s-enabled{color:#2d7a2d;font-weight:600}.s-disabled{color:#b03a2e;font-weight:600}.s-no_status_update{color:#777}";
 
 const SCRIPT: &str = "(function(){var t=document.getElementById('devices'),b=t.tBodies[0],f=document.getElementById('filter'),\
 s=document.getElementById('shown');function count(){var n=0;for(var r of b.rows){if(r.style.display!=='none')n++}s.textContent=n+' of '+b.rows.length+' devices'}\
