@@ -98,3 +98,108 @@ fn an_unknown_sort_column_is_a_bad_option() {
         "-sort: 'colour' is not a report column; expected one of actor_user_team_member_id"
     ));
 }
+
+#[test]
+fn include_unlinked_adds_computers_seen_only_in_the_log() {
+    use serde_json::Value;
+    let team = team(60, 113);
+    let start = anchor() - Duration::days(90);
+    let linked_rows = expected_rows(&team, start, None);
+    let linked_ids: std::collections::HashSet<String> = linked_rows
+        .iter()
+        .map(|r| r["session_info_session_id"].as_str().unwrap().to_string())
+        .collect();
+    // The latest event of each session not linked any more (ties: later in the log).
+    let mut latest: std::collections::HashMap<String, &Value> = Default::default();
+    for e in &team.events {
+        if e["event_type"][".tag"] != "device_sync_backup_status_changed" {
+            continue;
+        }
+        let Some(session) =
+            e["details"]["desktop_device_session_info"]["session_info"]["session_id"].as_str()
+        else {
+            continue;
+        };
+        if linked_ids.contains(session) || utc(e["timestamp"].as_str().unwrap()) < start {
+            continue;
+        }
+        match latest.get(session) {
+            Some(cur) if cur["timestamp"].as_str() > e["timestamp"].as_str() => {}
+            _ => {
+                latest.insert(session.to_string(), e);
+            }
+        }
+    }
+    assert!(
+        !latest.is_empty(),
+        "the team has unlinked computers with history"
+    );
+    let s = |v: &Value| v.as_str().unwrap_or("").to_string();
+    let mut want: Vec<serde_json::Map<String, Value>> = linked_rows
+        .into_iter()
+        .map(|mut r| {
+            r.insert("linked".into(), "true".into());
+            r
+        })
+        .collect();
+    for (session, e) in &latest {
+        let info = &e["details"]["desktop_device_session_info"];
+        let mut r = serde_json::Map::new();
+        for (k, v) in [
+            (
+                "actor_user_team_member_id",
+                s(&e["context"]["team_member_id"]),
+            ),
+            ("actor_user_email", s(&e["context"]["email"])),
+            ("actor_user_display_name", s(&e["context"]["display_name"])),
+            ("session_info_session_id", session.clone()),
+            ("session_info_ip_address", s(&info["ip_address"])),
+            ("session_info_host_name", s(&info["host_name"])),
+            ("session_info_updated", s(&info["updated"])),
+            ("session_info_client_type", s(&info["client_type"][".tag"])),
+            ("session_info_client_version", s(&info["client_version"])),
+            ("session_info_platform", s(&info["platform"])),
+            ("timestamp", s(&e["timestamp"])),
+            ("latest_status", s(&e["details"]["new_value"][".tag"])),
+            ("linked", "false".into()),
+        ] {
+            r.insert(k.into(), Value::String(v));
+        }
+        want.push(r);
+    }
+    let key = |r: &serde_json::Map<String, Value>, k: &str| r[k].as_str().unwrap().to_string();
+    want.sort_by_key(|r| {
+        let email = key(r, "actor_user_email");
+        let host = key(r, "session_info_host_name");
+        (
+            email.is_empty(),
+            email.to_lowercase(),
+            host.to_lowercase(),
+            email,
+            host,
+            key(r, "session_info_session_id"),
+        )
+    });
+    let sim = start_sim(team);
+    let run = run(
+        &sim,
+        &status_args(&[
+            "-start-time",
+            &z(start),
+            "-include-unlinked",
+            "-output",
+            "none",
+        ]),
+    );
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let got: Vec<serde_json::Map<String, Value>> =
+        std::fs::read_to_string(run.reports().join("devices.json"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+    assert_eq!(got, want);
+    let csv = read_csv(&run.reports().join("devices.csv"));
+    assert_eq!(csv[0].last().unwrap(), "linked");
+    assert!(csv.iter().any(|r| r.last().unwrap() == "false"));
+}

@@ -43,7 +43,12 @@ pub mod col {
     pub const PLATFORM: usize = 9;
     pub const TIMESTAMP: usize = 10;
     pub const LATEST_STATUS: usize = 11;
+    /// Only shown with `-include-unlinked`.
+    pub const LINKED: usize = 12;
 }
+
+/// The column `-include-unlinked` adds: `true` for a linked client.
+pub const LINKED_COLUMN: &str = "linked";
 
 /// Columns tbx hides from CSV, XLSX and the console (ids are noise there).
 pub const HIDDEN_COLUMNS: [&str; 2] = ["actor_user_team_member_id", "session_info_session_id"];
@@ -62,15 +67,30 @@ pub fn visible_columns() -> impl Iterator<Item = (usize, &'static str)> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Layout {
     pub all_columns: bool,
+    /// `-include-unlinked`: a last column `linked`.
+    pub linked: bool,
 }
 
 impl Layout {
     pub fn columns(self) -> Vec<(usize, &'static str)> {
-        if self.all_columns {
+        let mut columns: Vec<(usize, &'static str)> = if self.all_columns {
             COLUMNS.iter().copied().enumerate().collect()
         } else {
             visible_columns().collect()
+        };
+        if self.linked {
+            columns.push((col::LINKED, LINKED_COLUMN));
         }
+        columns
+    }
+
+    /// The keys of a JSON row: tbx's twelve, and `linked` when asked for.
+    pub fn json_columns(self) -> Vec<(usize, &'static str)> {
+        let mut columns: Vec<(usize, &'static str)> = COLUMNS.iter().copied().enumerate().collect();
+        if self.linked {
+            columns.push((col::LINKED, LINKED_COLUMN));
+        }
+        columns
     }
 }
 
@@ -163,11 +183,25 @@ pub struct Owner {
 
 /// One line of the `devices` report: the values of `COLUMNS`.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Row(Packed<12>);
+pub struct Row(Packed<13>);
 
 impl Row {
+    /// A linked client's row.
     pub fn new(values: [&str; 12]) -> Self {
-        Self(Packed::new(values))
+        Self::with_link(values, true)
+    }
+
+    /// A row whose client is (`true`) or is no longer (`false`) linked.
+    pub fn with_link(values: [&str; 12], linked: bool) -> Self {
+        let v = values;
+        let linked = if linked { "true" } else { "false" };
+        Self(Packed::new([
+            v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], linked,
+        ]))
+    }
+
+    pub fn is_linked(&self) -> bool {
+        self.get(col::LINKED) == "true"
     }
 
     /// The value of column `col::...`.
@@ -179,12 +213,12 @@ impl Row {
     pub fn with(&self, column: usize, value: &str) -> Self {
         let mut values = self.values();
         values[column] = value;
-        Self::new(values)
+        Self::with_link(values, self.is_linked())
     }
 
     /// All 12 values, in `COLUMNS` order.
     pub fn values(&self) -> [&str; 12] {
-        self.0.all()
+        std::array::from_fn(|i| self.0.get(i))
     }
 
     /// The values of `visible_columns()`, in order.
@@ -194,12 +228,21 @@ impl Row {
 
     /// The values of the layout's columns, in order.
     pub fn values_for(&self, layout: Layout) -> Vec<&str> {
-        let values = self.values();
         layout
             .columns()
             .into_iter()
-            .map(|(i, _)| values[i])
+            .map(|(i, _)| self.0.get(i))
             .collect()
+    }
+
+    /// The row as a JSON object with the layout's keys, in order.
+    pub fn to_json(&self, layout: Layout) -> serde_json::Value {
+        let object: serde_json::Map<String, serde_json::Value> = layout
+            .json_columns()
+            .into_iter()
+            .map(|(i, key)| (key.to_string(), serde_json::Value::from(self.0.get(i))))
+            .collect();
+        serde_json::Value::Object(object)
     }
 }
 
@@ -262,6 +305,44 @@ pub fn build_rows(
     }
     sort_rows(&mut rows);
     rows
+}
+
+/// Rows for clients seen in the log but no longer linked (`-include-
+/// unlinked`): the device as its latest event described it, the member that
+/// event named, and the latest status.
+pub fn unlinked_rows(
+    seen: HashMap<String, (LinkedDevice, Owner)>,
+    linked: &std::collections::HashSet<String>,
+    latest: &HashMap<String, LatestStatus>,
+) -> Vec<Row> {
+    seen.into_iter()
+        .filter(|(session, _)| !linked.contains(session))
+        .map(|(session, (device, owner))| {
+            let [member, _, ip, host, updated, client_type, client_version, platform] =
+                device.0.all();
+            let (timestamp, status) = match latest.get(&session) {
+                Some(l) => (format_dropbox_time(l.timestamp), l.status.as_str()),
+                None => (String::new(), NO_STATUS_UPDATE),
+            };
+            Row::with_link(
+                [
+                    member,
+                    &owner.email,
+                    &owner.display_name,
+                    &session,
+                    ip,
+                    host,
+                    updated,
+                    client_type,
+                    client_version,
+                    platform,
+                    &timestamp,
+                    status,
+                ],
+                false,
+            )
+        })
+        .collect()
 }
 
 /// Compares case-insensitively without allocating.

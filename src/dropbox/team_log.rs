@@ -428,6 +428,40 @@ pub fn change_details(raw: &RawValue) -> Option<crate::domain::history::Change> 
     })
 }
 
+/// A computer as a backup event describes it, with the member the event
+/// concerns: what `-include-unlinked` reports for clients no longer linked.
+pub fn event_device(raw: &RawValue) -> Option<(crate::domain::row::LinkedDevice, String, String)> {
+    let event: ChangeEvent = serde_json::from_str(raw.get()).ok()?;
+    let info = event.details.desktop_device_session_info?;
+    let session_id = info
+        .get("session_info")?
+        .get("session_id")?
+        .as_str()?
+        .to_string();
+    let context = event.context.as_ref();
+    let client_type = info
+        .get("client_type")
+        .and_then(|t| t.get(".tag").or(Some(t)))
+        .and_then(|t| t.as_str())
+        .unwrap_or_default()
+        .to_string();
+    let device = crate::domain::row::LinkedDevice::new(
+        &text(context, "team_member_id"),
+        &session_id,
+        &text(Some(&info), "ip_address"),
+        &text(Some(&info), "host_name"),
+        &text(Some(&info), "updated"),
+        &client_type,
+        &text(Some(&info), "client_version"),
+        &text(Some(&info), "platform"),
+    );
+    Some((
+        device,
+        text(context, "email"),
+        text(context, "display_name"),
+    ))
+}
+
 /// Identical events have identical JSON; the hash stands in for the event
 /// id the log does not have.
 fn fingerprint(raw: &RawValue) -> u64 {

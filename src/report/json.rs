@@ -7,7 +7,7 @@ use std::io::{self, Write};
 use thiserror::Error;
 
 use super::filter::RowFilter;
-use crate::domain::row::{col, Row};
+use crate::domain::row::{col, Layout, Row};
 
 #[derive(Debug, Error)]
 #[error("-output-filter failed on the row of session {session_id}: {message}")]
@@ -30,15 +30,20 @@ pub fn write_json_lines(
     out: &mut impl Write,
     rows: &[Row],
     filter: Option<&RowFilter>,
+    layout: Layout,
 ) -> Result<(), JsonError> {
     for row in rows {
         match filter {
-            None => {
+            None if !layout.linked => {
                 serde_json::to_writer(&mut *out, row).map_err(io::Error::from)?;
                 out.write_all(b"\n")?;
             }
+            None => {
+                serde_json::to_writer(&mut *out, &row.to_json(layout)).map_err(io::Error::from)?;
+                out.write_all(b"\n")?;
+            }
             Some(filter) => {
-                let value = serde_json::to_value(row).map_err(io::Error::from)?;
+                let value = row.to_json(layout);
                 let lines = filter.apply(&value).map_err(|message| FilterFailure {
                     session_id: row.get(col::SESSION_ID).to_string(),
                     message,
@@ -61,7 +66,8 @@ mod tests {
     fn a_failing_row_is_named_by_its_session() {
         let rows = vec![Row::default().with(col::SESSION_ID, "dbdsid:1")];
         let filter = RowFilter::compile(".timestamp + 1").unwrap();
-        let err = write_json_lines(&mut Vec::new(), &rows, Some(&filter)).unwrap_err();
+        let err =
+            write_json_lines(&mut Vec::new(), &rows, Some(&filter), Layout::default()).unwrap_err();
         assert!(
             err.to_string()
                 .starts_with("-output-filter failed on the row of session dbdsid:1: "),

@@ -217,7 +217,7 @@ fn write_all(
     }
     if formats.json {
         write_text_file(dir, &format!("{name}.json"), pending, |out| {
-            json::write_json_lines(out, rows, filter).map_err(|e| match e {
+            json::write_json_lines(out, rows, filter, layout).map_err(|e| match e {
                 json::JsonError::Io(e) => ReportError::from(e),
                 json::JsonError::Filter(f) => ReportError::Filter(f),
             })

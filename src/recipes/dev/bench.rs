@@ -211,6 +211,7 @@ async fn run_ours(
         period: *period,
         peer: "default".into(),
         no_cache: true,
+        include_unlinked: false,
         selection: Selection::default(),
         extras: Default::default(),
         common: common.validate().map_err(|e| e.to_string())?,

@@ -56,6 +56,7 @@ pub async fn exec(args: &DemoArgs) -> Result<Outcome, DemoError> {
         reports: Vec::new(),
         stale_days: 30,
         no_cache: false,
+        include_unlinked: false,
         common: args.common.clone(),
     };
     let options = status_args

@@ -18,7 +18,9 @@ use crate::domain::fold::StatusChange;
 use crate::domain::fold::StatusFold;
 use crate::domain::history::HistoryLog;
 use crate::domain::period::{format_dropbox_time, parse_time, Period};
-use crate::domain::row::{build_rows, Row, COLUMNS};
+use crate::domain::row::{
+    build_rows, sort_rows, unlinked_rows, Layout, LinkedDevice, Owner, Row, COLUMNS,
+};
 use crate::domain::select::{sort_column, Selection};
 use crate::domain::summary::summarize;
 use crate::dropbox::auth::login::{self, Interaction, LoginContext};
@@ -73,6 +75,11 @@ pub struct StatusArgs {
     /// In the summary, devices inactive for more than this many days count as stale
     #[arg(long, value_name = "DAYS", default_value_t = 30)]
     pub stale_days: u32,
+    /// Also report computers seen in the log in the period but no longer linked, with a `linked` column
+    #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true,
+          default_value = "false", default_missing_value = "true",
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub include_unlinked: bool,
     /// Ignore the local event store for this run and rebuild it from the API
     #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true,
           default_value = "false", default_missing_value = "true",
@@ -94,6 +101,7 @@ pub struct StatusOptions {
     pub peer: String,
     /// `-no-cache`: clear the event store and fetch everything.
     pub no_cache: bool,
+    pub include_unlinked: bool,
     pub selection: Selection,
     pub extras: ExtraReports,
     pub common: CommonOptions,
@@ -139,6 +147,7 @@ impl StatusArgs {
             period: Period { start, end },
             peer: self.peer.clone(),
             no_cache: self.no_cache,
+            include_unlinked: self.include_unlinked,
             selection: self.selection()?,
             extras: self.extra_reports()?,
             common,
@@ -324,7 +333,7 @@ pub async fn exec(
     let console = Console::new(
         common.output,
         common.quiet,
-        common.layout,
+        layout_of(options),
         Messages(common.lang),
     );
     job.log(
@@ -448,6 +457,18 @@ fn log_call(job: &Job, verbose: bool, call: &CallRecord) {
     }
 }
 
+/// A computer's latest event: when, what it described, whom it named.
+type SeenDevice = (DateTime<Utc>, LinkedDevice, Owner);
+
+/// The report's columns: `-experiment`'s choice, and `linked` with
+/// `-include-unlinked`.
+fn layout_of(options: &StatusOptions) -> Layout {
+    Layout {
+        linked: options.include_unlinked,
+        ..options.common.layout
+    }
+}
+
 /// Always re-read this much before now: the log is eventually consistent.
 const SAFETY_REFETCH: chrono::Duration = chrono::Duration::hours(1);
 
@@ -558,7 +579,7 @@ fn extra_reports(options: &StatusOptions, team: &str, rows: &[Row]) -> Vec<(Stri
         };
         files.push((
             "devices.html".to_string(),
-            html::render(&info, rows, &summary, options.common.layout),
+            html::render(&info, rows, &summary, layout_of(options)),
         ));
     }
     files
@@ -638,11 +659,34 @@ async fn run(
         job.log(Level::Info, "step", json!({"step": "scan audit log"}));
         let mut fold = StatusFold::new();
         let mut history = options.extras.history.then(HistoryLog::default);
+        // Session -> (time, device, member) of its latest event.
+        let mut seen: Option<HashMap<String, SeenDevice>> =
+            options.include_unlinked.then(HashMap::new);
         let mut absorb = |change: StatusChange, raw: &RawValue| {
             if let (Some(history), Some(details)) =
                 (history.as_mut(), team_log::change_details(raw))
             {
                 history.push(details, change.fingerprint);
+            }
+            if let (Some(seen), Some((device, email, display_name))) =
+                (seen.as_mut(), team_log::event_device(raw))
+            {
+                let newer = seen
+                    .get(device.session_id())
+                    .is_none_or(|(t, _, _)| change.timestamp >= *t);
+                if newer {
+                    seen.insert(
+                        device.session_id().to_string(),
+                        (
+                            change.timestamp,
+                            device,
+                            Owner {
+                                email,
+                                display_name,
+                            },
+                        ),
+                    );
+                }
             }
             fold.push(change);
         };
@@ -684,11 +728,16 @@ async fn run(
             }
         })?;
         drop(step);
-        Ok::<_, RecipeError>((scan, fold, history))
+        let seen = seen.map(|m| {
+            m.into_iter()
+                .map(|(k, (_, d, o))| (k, (d, o)))
+                .collect::<HashMap<_, _>>()
+        });
+        Ok::<_, RecipeError>((scan, fold, history, seen))
     };
     let (listed, scanned) = tokio::join!(devices_and_owners, events);
     let (devices, owners) = listed?;
-    let (scan, fold, history) = scanned?;
+    let (scan, fold, history, seen) = scanned?;
     console.progress(&text.devices_found(devices.len() as u64, owners.len() as u64));
     console.progress(&text.changes_found(scan.changes, fold.sessions() as u64, scan.pages));
     job.log(
@@ -721,9 +770,16 @@ async fn run(
             .collect();
         log.rows(&session_owners)
     });
-    let rows: Vec<Row> = options
-        .selection
-        .apply(build_rows(devices, &latest, &owners));
+    let linked: std::collections::HashSet<String> = match &seen {
+        Some(_) => devices.iter().map(|d| d.session_id().to_string()).collect(),
+        None => Default::default(),
+    };
+    let mut rows = build_rows(devices, &latest, &owners);
+    if let Some(seen) = seen {
+        rows.extend(unlinked_rows(seen, &linked, &latest));
+        sort_rows(&mut rows);
+    }
+    let rows: Vec<Row> = options.selection.apply(rows);
     let formats = if options.common.json_only {
         Formats::JSON_ONLY
     } else {
@@ -739,7 +795,7 @@ async fn run(
             rows: &rows,
             filter,
             formats,
-            layout: options.common.layout,
+            layout: layout_of(options),
             extras: &extras,
             history: history_rows.as_deref(),
         },
