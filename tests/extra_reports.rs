@@ -204,3 +204,43 @@ fn history_lists_every_change_with_actor_and_owner() {
     assert_eq!(csv.len(), want.len() + 1);
     assert_eq!(csv[0][0], "timestamp");
 }
+
+#[test]
+fn filters_apply_to_the_history_too() {
+    let team = team(40, 123);
+    let start = anchor() - Duration::days(60);
+    let sim = common::start(team);
+    let run = run(
+        &sim,
+        &status_args(&[
+            "-start-time",
+            &z(start),
+            "-reports",
+            "history,summary",
+            "-status",
+            "disabled",
+            "-output",
+            "none",
+        ]),
+    );
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let shown: std::collections::HashSet<String> =
+        read_json_lines(&std::fs::read_to_string(run.reports().join("devices.json")).unwrap())
+            .iter()
+            .map(|r| r["session_info_session_id"].as_str().unwrap().to_string())
+            .collect();
+    let history = std::fs::read_to_string(run.reports().join("history.json")).unwrap();
+    assert!(!history.is_empty());
+    for line in history.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(shown.contains(v["session_info_session_id"].as_str().unwrap()));
+    }
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.reports().join("summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(summary["filter"], "status=disabled");
+    assert_eq!(
+        summary["summary"]["by_status"].as_object().unwrap().len(),
+        1
+    );
+}

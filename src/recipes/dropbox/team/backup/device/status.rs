@@ -19,7 +19,7 @@ use crate::domain::fold::StatusFold;
 use crate::domain::history::HistoryLog;
 use crate::domain::period::{format_dropbox_time, parse_time, Period};
 use crate::domain::row::{
-    build_rows, sort_rows, unlinked_rows, Layout, LinkedDevice, Owner, Row, COLUMNS,
+    build_rows, col, sort_rows, unlinked_rows, Layout, LinkedDevice, Owner, Row, COLUMNS,
 };
 use crate::domain::select::{sort_column, Selection};
 use crate::domain::summary::summarize;
@@ -780,6 +780,18 @@ async fn run(
         sort_rows(&mut rows);
     }
     let rows: Vec<Row> = options.selection.apply(rows);
+    // The filters apply to every report: history keeps the devices shown.
+    let history_rows = history_rows.map(|history| {
+        if options.selection.is_default() && !options.include_unlinked {
+            return history;
+        }
+        let shown: std::collections::HashSet<&str> =
+            rows.iter().map(|r| r.get(col::SESSION_ID)).collect();
+        history
+            .into_iter()
+            .filter(|h| shown.contains(h.0[1].as_str()))
+            .collect::<Vec<_>>()
+    });
     let formats = if options.common.json_only {
         Formats::JSON_ONLY
     } else {
