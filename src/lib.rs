@@ -8,6 +8,7 @@ pub mod cli;
 pub mod domain;
 pub mod dropbox;
 pub mod job;
+pub mod private_file;
 pub mod recipes;
 pub mod report;
 pub mod sim;

@@ -279,30 +279,14 @@ pub fn build_rows(
     owners: &HashMap<String, Owner>,
 ) -> Vec<Row> {
     let no_owner = Owner::default();
-    let mut rows: Vec<Row> = Vec::with_capacity(devices.len());
-    for device in devices {
-        let [member, session, ip, host, updated, client_type, client_version, platform] =
-            device.0.all();
-        let owner = owners.get(member).unwrap_or(&no_owner);
-        let (timestamp, status) = match latest.get(session) {
-            Some(l) => (format_dropbox_time(l.timestamp), l.status.as_str()),
-            None => (String::new(), NO_STATUS_UPDATE),
-        };
-        rows.push(Row::new([
-            member,
-            &owner.email,
-            &owner.display_name,
-            session,
-            ip,
-            host,
-            updated,
-            client_type,
-            client_version,
-            platform,
-            &timestamp,
-            status,
-        ]));
-    }
+    // into_iter: each device is freed once its row exists.
+    let mut rows: Vec<Row> = devices
+        .into_iter()
+        .map(|device| {
+            let owner = owners.get(device.team_member_id()).unwrap_or(&no_owner);
+            device_row(&device, owner, latest.get(device.session_id()), true)
+        })
+        .collect();
     sort_rows(&mut rows);
     rows
 }
@@ -317,32 +301,40 @@ pub fn unlinked_rows(
 ) -> Vec<Row> {
     seen.into_iter()
         .filter(|(session, _)| !linked.contains(session))
-        .map(|(session, (device, owner))| {
-            let [member, _, ip, host, updated, client_type, client_version, platform] =
-                device.0.all();
-            let (timestamp, status) = match latest.get(&session) {
-                Some(l) => (format_dropbox_time(l.timestamp), l.status.as_str()),
-                None => (String::new(), NO_STATUS_UPDATE),
-            };
-            Row::with_link(
-                [
-                    member,
-                    &owner.email,
-                    &owner.display_name,
-                    &session,
-                    ip,
-                    host,
-                    updated,
-                    client_type,
-                    client_version,
-                    platform,
-                    &timestamp,
-                    status,
-                ],
-                false,
-            )
-        })
+        .map(|(session, (device, owner))| device_row(&device, &owner, latest.get(&session), false))
         .collect()
+}
+
+/// One row: the device's columns, its owner, and its latest status.
+fn device_row(
+    device: &LinkedDevice,
+    owner: &Owner,
+    latest: Option<&LatestStatus>,
+    linked: bool,
+) -> Row {
+    let [member, session, ip, host, updated, client_type, client_version, platform] =
+        device.0.all();
+    let (timestamp, status) = match latest {
+        Some(l) => (format_dropbox_time(l.timestamp), l.status.as_str()),
+        None => (String::new(), NO_STATUS_UPDATE),
+    };
+    Row::with_link(
+        [
+            member,
+            &owner.email,
+            &owner.display_name,
+            session,
+            ip,
+            host,
+            updated,
+            client_type,
+            client_version,
+            platform,
+            &timestamp,
+            status,
+        ],
+        linked,
+    )
 }
 
 /// Compares case-insensitively without allocating.

@@ -8,6 +8,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::private_file::create_private;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -59,40 +60,6 @@ fn store_error(path: &Path, detail: impl fmt::Display) -> AuthError {
 /// The default location under the toolbox home.
 pub fn default_path(home: &Path) -> PathBuf {
     home.join("secrets").join("secrets.db")
-}
-
-#[cfg(unix)]
-fn create_private(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
-    if let Some(dir) = path.parent() {
-        if !dir.exists() {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)?;
-        }
-    }
-    match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-    {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            // Tighten a file someone created with looser permissions.
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-        }
-        Err(e) => Err(e),
-    }
-}
-
-#[cfg(not(unix))]
-fn create_private(path: &Path) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    Ok(())
 }
 
 fn time_text(t: DateTime<Utc>) -> String {
