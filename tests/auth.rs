@@ -116,6 +116,18 @@ fn auth_add(home: &Path, sim: &SimHandle, peer: &str, answers: &[Option<&str>]) 
     }
 }
 
+/// The status command for the stored peer `corp`, without a terminal.
+fn report_as_corp(home: &Path, sim: &SimHandle) -> std::process::Output {
+    tbx(
+        home,
+        sim,
+        &status_args(&["-start-time", "-30d", "-peer", "corp"]),
+    )
+    .stdin(Stdio::null())
+    .output()
+    .unwrap()
+}
+
 /// Every file under `dir` (but the secrets database), read as bytes;
 /// gzipped logs decompressed, so a secret inside them is seen.
 fn all_files(dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
@@ -199,14 +211,7 @@ fn add_then_report_with_the_stored_peer_then_list_and_delete() {
         "{list_out}"
     );
 
-    let report = tbx(
-        home.path(),
-        &sim,
-        &status_args(&["-start-time", "-30d", "-peer", "corp"]),
-    )
-    .stdin(Stdio::null())
-    .output()
-    .unwrap();
+    let report = report_as_corp(home.path(), &sim);
     let report_out = String::from_utf8_lossy(&report.stdout).to_string();
     let report_err = String::from_utf8_lossy(&report.stderr).to_string();
     assert!(report.status.success(), "{report_err}");
@@ -237,14 +242,7 @@ fn add_then_report_with_the_stored_peer_then_list_and_delete() {
         .unwrap()
         .is_none());
 
-    let after = tbx(
-        home.path(),
-        &sim,
-        &status_args(&["-start-time", "-30d", "-peer", "corp"]),
-    )
-    .stdin(Stdio::null())
-    .output()
-    .unwrap();
+    let after = report_as_corp(home.path(), &sim);
     assert_eq!(after.status.code(), Some(11));
     let err = String::from_utf8_lossy(&after.stderr);
     assert!(
@@ -391,14 +389,7 @@ fn a_stored_peer_whose_grant_was_revoked_is_told_to_authorize_again() {
             .await
             .unwrap();
     });
-    let out = tbx(
-        home.path(),
-        &sim,
-        &status_args(&["-start-time", "-30d", "-peer", "corp"]),
-    )
-    .stdin(Stdio::null())
-    .output()
-    .unwrap();
+    let out = report_as_corp(home.path(), &sim);
     assert_eq!(out.status.code(), Some(11));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(

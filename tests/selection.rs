@@ -167,19 +167,7 @@ fn include_unlinked_adds_computers_seen_only_in_the_log() {
         }
         want.push(r);
     }
-    let key = |r: &serde_json::Map<String, Value>, k: &str| r[k].as_str().unwrap().to_string();
-    want.sort_by_key(|r| {
-        let email = key(r, "actor_user_email");
-        let host = key(r, "session_info_host_name");
-        (
-            email.is_empty(),
-            email.to_lowercase(),
-            host.to_lowercase(),
-            email,
-            host,
-            key(r, "session_info_session_id"),
-        )
-    });
+    sort_in_report_order(&mut want);
     let sim = start_sim(team);
     let run = run(
         &sim,

@@ -206,6 +206,13 @@ pub fn expected_rows(
             rows.push(row);
         }
     }
+    sort_in_report_order(&mut rows);
+    rows
+}
+
+/// The report's order, restated for expectations: owner email, host name
+/// (case-insensitive, then exact), session id; unknown owners last.
+pub fn sort_in_report_order(rows: &mut [Map<String, Value>]) {
     let key = |r: &Map<String, Value>, k: &str| r[k].as_str().unwrap().to_string();
     rows.sort_by_key(|r| {
         let email = key(r, "actor_user_email");
@@ -219,7 +226,6 @@ pub fn expected_rows(
             key(r, "session_info_session_id"),
         )
     });
-    rows
 }
 
 pub const ALL_KEYS: [&str; 12] = [
