@@ -49,7 +49,6 @@ impl LatestStatus {
 #[derive(Debug, Default)]
 pub struct StatusFold {
     latest: HashMap<String, LatestStatus>,
-    folded: u64,
     without_session: u64,
     duplicates: u64,
 }
@@ -65,7 +64,6 @@ impl StatusFold {
             self.without_session += 1;
             return;
         };
-        self.folded += 1;
         let StatusChange {
             timestamp,
             new_status,
@@ -103,11 +101,6 @@ impl StatusFold {
                 );
             }
         }
-    }
-
-    /// Changes that carried a session id.
-    pub fn folded(&self) -> u64 {
-        self.folded
     }
 
     /// Changes skipped because they named no device session.
@@ -220,7 +213,6 @@ mod tests {
         fold.push(change(Some(""), "2024-01-03T00:00:00Z", "enabled"));
         fold.push(change(Some("s1"), "2024-01-03T00:00:00Z", "enabled"));
         assert_eq!(fold.without_session(), 2);
-        assert_eq!(fold.folded(), 1);
         assert_eq!(fold.sessions(), 1);
     }
 }

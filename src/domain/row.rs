@@ -221,11 +221,6 @@ impl Row {
         std::array::from_fn(|i| self.0.get(i))
     }
 
-    /// The values of `visible_columns()`, in order.
-    pub fn visible_values(&self) -> Vec<&str> {
-        self.values_for(Layout::default())
-    }
-
     /// The values of the layout's columns, in order.
     pub fn values_for(&self, layout: Layout) -> Vec<&str> {
         layout

@@ -138,10 +138,6 @@ impl Transport {
         })
     }
 
-    pub fn base(&self) -> &ApiBase {
-        &self.config.base
-    }
-
     /// Calls an RPC route (`team_log/get_events`) with a JSON argument and
     /// decodes its JSON result.
     pub async fn rpc<A: Serialize, R: DeserializeOwned>(

@@ -50,10 +50,6 @@ impl Console {
         self.messages
     }
 
-    pub fn mode(&self) -> OutputMode {
-        self.mode
-    }
-
     fn is_human(&self) -> bool {
         matches!(self.mode, OutputMode::Text | OutputMode::Markdown)
     }

@@ -254,10 +254,6 @@ pub struct SimHandle {
 }
 
 impl SimHandle {
-    pub fn addr(&self) -> &str {
-        &self.base_url
-    }
-
     /// How many calls a route (`team_log/get_events`) has received.
     pub fn calls(&self, route: &str) -> u64 {
         self.sim.state().calls.get(route).copied().unwrap_or(0)

@@ -91,10 +91,6 @@ impl TokenSource {
         }
     }
 
-    pub fn can_refresh(&self) -> bool {
-        self.refresher.is_some()
-    }
-
     /// The token to present now, and its generation (pass it back to
     /// `refresh_after_rejection` if the API refuses it).
     pub async fn token(&self) -> Result<(AccessToken, u64), AuthError> {
