@@ -4,6 +4,7 @@
 //! (transport, typed routes) → `domain` (fold, rows) → `report` writers in
 //! the `job` folder.
 
+pub mod build_info;
 pub mod cli;
 pub mod domain;
 pub mod dropbox;

@@ -296,3 +296,35 @@ fn simulate_serves_until_stopped_and_the_command_works_against_it() {
         .len()
     );
 }
+
+#[test]
+fn version_reports_commit_date_and_target_for_scripts() {
+    let run = run_with(None, &["version", "-output", "json"], &[]);
+    assert_eq!(run.code(), 0);
+    let facts: serde_json::Value = serde_json::from_str(&run.stdout()).unwrap();
+    assert_eq!(facts["version"], env!("CARGO_PKG_VERSION"));
+    let date = facts["build_date"].as_str().unwrap();
+    assert!(chrono::DateTime::parse_from_rfc3339(date).is_ok(), "{date}");
+    assert!(facts["target"].as_str().unwrap().contains("-"));
+    let commit = facts["commit"].as_str().unwrap();
+    assert!(commit == "unknown" || commit.len() == 40, "{commit}");
+}
+
+#[test]
+fn license_lists_the_compiled_in_packages_with_their_texts() {
+    let run = run_with(None, &["license"], &[]);
+    assert_eq!(run.code(), 0);
+    let text = run.stdout();
+    assert!(text.starts_with("tbx "), "{}", &text[..80]);
+    for needle in [
+        "licensed under the MIT license",
+        "  tokio ",
+        "  rusqlite ",
+        "  rust_xlsxwriter ",
+        "Shipped by: ",
+        "Apache License",
+    ] {
+        assert!(text.contains(needle), "license output lacks {needle:?}");
+    }
+    assert!(!text.contains("  calamine "), "a dev-dependency is listed");
+}

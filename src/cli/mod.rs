@@ -27,6 +27,8 @@ use crate::recipes::dev::simulate::{self, SimulateArgs};
 use crate::recipes::dropbox::team::backup::device::status::{
     self, ApiTarget, Credential, Failed, RecipeError, StatusArgs,
 };
+use crate::recipes::license::{self, LicenseArgs};
+use crate::recipes::version::{self, VersionArgs};
 use crate::report::console::sanitize;
 
 /// watermint toolbox compatible: Dropbox team backup device status, fast
@@ -62,8 +64,10 @@ pub enum TopCommand {
         #[command(subcommand)]
         command: DevCommand,
     },
-    /// Show version information
-    Version,
+    /// Show version information: version, git commit, build date, target
+    Version(VersionArgs),
+    /// Show the license of tbx and of every package compiled into it
+    License(LicenseArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish)
     Completion {
         #[arg(value_enum)]
@@ -172,15 +176,8 @@ pub fn run(argv: Vec<OsString>) -> u8 {
             clap_complete::generate(shell, &mut Cli::command(), "tbx", &mut std::io::stdout());
             exit::SUCCESS
         }
-        TopCommand::Version => {
-            println!(
-                "tbx {} ({}-{}), compatible with watermint toolbox `dropbox team backup device status`",
-                env!("CARGO_PKG_VERSION"),
-                std::env::consts::ARCH,
-                std::env::consts::OS
-            );
-            exit::SUCCESS
-        }
+        TopCommand::Version(args) => print_text(&version::render(&args)),
+        TopCommand::License(args) => print_text(&license::render(&args)),
         TopCommand::Dropbox {
             command:
                 DropboxCommand::Team {
@@ -228,6 +225,20 @@ pub fn run(argv: Vec<OsString>) -> u8 {
         TopCommand::Dev {
             command: DevCommand::Simulate(args),
         } => run_simulate(&args),
+    }
+}
+
+/// Prints a finished text; a closed pipe (`tbx license | head`) is not an error.
+fn print_text(text: &str) -> u8 {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => exit::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => exit::SUCCESS,
+        Err(e) => {
+            error_line(&format!("cannot write to stdout: {e}"));
+            exit::FAILURE
+        }
     }
 }
 

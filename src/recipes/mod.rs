@@ -6,3 +6,5 @@
 pub mod config;
 pub mod dev;
 pub mod dropbox;
+pub mod license;
+pub mod version;
