@@ -146,3 +146,22 @@ fn a_job_folder_that_cannot_be_made_is_a_start_up_failure() {
         run.stderr()
     );
 }
+
+#[test]
+fn reports_need_no_system_temp_folder() {
+    // Minimal containers and chroots may have no /tmp: the XLSX writer's
+    // spill files go beside the report instead, and leave nothing behind.
+    let sim = start(team(20, 92));
+    let missing = tempfile::tempdir().unwrap().path().join("no-such-tmp");
+    let run = run_with(
+        Some(&sim),
+        &args(&[]),
+        &[("TMPDIR", missing.to_str().unwrap())],
+    );
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    assert!(!read_xlsx(&run.reports().join("devices.xlsx")).is_empty());
+    assert_eq!(
+        run.report_names(),
+        ["devices.csv", "devices.json", "devices.xlsx"]
+    );
+}

@@ -55,6 +55,12 @@ fn write_chunk<T>(
         detail: e.to_string(),
     };
     let mut workbook = Workbook::new();
+    // Constant-memory sheets spill rows to temporary files; beside the
+    // report they need no system temp folder (a minimal container may have
+    // no /tmp, and a small tmpfs would cap the report size).
+    if let Some(dir) = pending.temp.parent() {
+        workbook.set_tempdir(dir).map_err(xlsx_error)?;
+    }
     let sheet = workbook
         .add_worksheet_with_constant_memory()
         .map_err(xlsx_error)?;
