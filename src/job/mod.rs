@@ -26,17 +26,26 @@ pub enum JobError {
     Create { path: PathBuf, source: io::Error },
 }
 
-/// The toolbox home: `-workspace`, else `TOOLBOX_HOME`, else `~/.toolbox`.
+/// The toolbox home: `-workspace`, else `TOOLBOX_HOME`, else `.toolbox` in
+/// the user's home (`%USERPROFILE%` on Windows, `$HOME` elsewhere).
 pub fn resolve_home(workspace: Option<&Path>) -> Result<PathBuf, JobError> {
-    if let Some(path) = workspace {
-        return Ok(path.to_path_buf());
-    }
-    if let Some(home) = std::env::var_os(ENV_HOME).filter(|v| !v.is_empty()) {
-        return Ok(PathBuf::from(home));
-    }
-    directories::BaseDirs::new()
-        .map(|dirs| dirs.home_dir().join(".toolbox"))
-        .ok_or(JobError::NoHome)
+    let chosen = if let Some(path) = workspace {
+        path.to_path_buf()
+    } else if let Some(home) = std::env::var_os(ENV_HOME).filter(|v| !v.is_empty()) {
+        PathBuf::from(home)
+    } else {
+        directories::BaseDirs::new()
+            .map(|dirs| dirs.home_dir().join(".toolbox"))
+            .ok_or(JobError::NoHome)?
+    };
+    Ok(native_absolute(chosen))
+}
+
+/// Report paths are printed for people to open or paste: absolute, and on
+/// Windows with backslashes even when the option was typed as `C:/x/y`
+/// (`std::path::absolute` asks GetFullPathNameW there, which normalises).
+fn native_absolute(path: PathBuf) -> PathBuf {
+    std::path::absolute(&path).unwrap_or(path)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -7,6 +7,15 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+/// Braille dots where terminals have the glyphs; plain ASCII on Windows,
+/// whose legacy console fonts (Consolas, raster) have none and would draw
+/// boxes.
+const SPINNER_TICKS: &str = if cfg!(windows) {
+    "|/-\\ "
+} else {
+    "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏ "
+};
+
 pub struct Progress {
     bars: MultiProgress,
 }
@@ -33,7 +42,8 @@ impl Progress {
     pub fn step(&self, message: &str) -> Step {
         let bar = self.bars.add(ProgressBar::new_spinner());
         let style = ProgressStyle::with_template("{spinner} {prefix} {msg} [{elapsed}]")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner());
+            .unwrap_or_else(|_| ProgressStyle::default_spinner())
+            .tick_chars(SPINNER_TICKS);
         bar.set_style(style);
         bar.set_prefix(message.to_string());
         bar.enable_steady_tick(Duration::from_millis(120));
