@@ -509,6 +509,8 @@ fn single_flight_refresh_for_eight_concurrent_callers() {
     );
 }
 
+// util-linux script(1) provides the terminal.
+#[cfg(target_os = "linux")]
 #[test]
 fn at_a_terminal_the_status_command_asks_and_secure_stores_nothing() {
     let sim = sim_with(SimConfig::default());

@@ -90,6 +90,9 @@ fn extra_file_gives_defaults_and_the_command_line_wins() {
     assert!(missing.stderr().starts_with("Error: -extra: cannot read"));
 }
 
+// The desktop test is X11/Wayland's; macOS and Windows always have a desktop
+// (`open`, `explorer`).
+#[cfg(all(unix, not(target_os = "macos")))]
 #[test]
 fn auto_open_opens_the_reports_folder_only_on_a_desktop() {
     let sim = start(team(10, 103));

@@ -92,8 +92,10 @@ pub struct Job {
     pub dir: PathBuf,
     pub reports: PathBuf,
     pub logs: PathBuf,
-    log: Option<Mutex<LogFile>>,
-    capture: Option<Mutex<LogFile>>,
+    /// Open until `end`, which closes them before gzipping: Windows can
+    /// neither delete nor remove the folder of a file that is still open.
+    log: Mutex<Option<LogFile>>,
+    capture: Mutex<Option<LogFile>>,
     options: LogOptions,
     ended: AtomicBool,
 }
@@ -130,14 +132,14 @@ impl Job {
         let reports = dir.join("reports");
         let logs = dir.join("logs");
         fs::create_dir_all(&reports).map_err(create_error)?;
-        let open = |name: &str| -> Result<Mutex<LogFile>, JobError> {
+        let open = |name: &str| -> Result<LogFile, JobError> {
             fs::create_dir_all(&logs).map_err(create_error)?;
             let file = File::create(logs.join(name)).map_err(create_error)?;
-            Ok(Mutex::new(LogFile {
+            Ok(LogFile {
                 out: BufWriter::new(file),
                 written: 0,
                 capped: false,
-            }))
+            })
         };
         let log = if options.write_log {
             Some(open("toolbox.log")?)
@@ -154,8 +156,8 @@ impl Job {
             dir,
             reports,
             logs,
-            log,
-            capture,
+            log: Mutex::new(log),
+            capture: Mutex::new(capture),
             options,
             ended: AtomicBool::new(false),
         })
@@ -171,7 +173,6 @@ impl Job {
         if level < min_level {
             return;
         }
-        let Some(log) = &self.log else { return };
         let mut entry = json!({
             "time": Local::now().to_rfc3339(),
             "level": level.as_str(),
@@ -180,17 +181,19 @@ impl Job {
         if let (Some(entry), Value::Object(fields)) = (entry.as_object_mut(), fields) {
             entry.extend(fields);
         }
-        write_line(log, &entry, self.options.max_log_bytes);
+        write_line(&self.log, &entry, self.options.max_log_bytes);
     }
 
     /// Appends one API call to the capture log, secrets redacted.
     pub fn capture(&self, mut call: Value) {
-        let Some(capture) = &self.capture else { return };
+        if !self.options.capture {
+            return;
+        }
         redact(&mut call);
         if let Some(entry) = call.as_object_mut() {
             entry.insert("time".into(), json!(Local::now().to_rfc3339()));
         }
-        write_line(capture, &call, None);
+        write_line(&self.capture, &call, None);
     }
 
     /// The job log as it will be found after the run (gzipped once ended).
@@ -200,26 +203,31 @@ impl Job {
         } else {
             "toolbox.log"
         };
-        self.log.as_ref().map(|_| self.logs.join(name))
+        self.options.write_log.then(|| self.logs.join(name))
     }
 
     pub fn flush(&self) {
-        for file in [&self.log, &self.capture].into_iter().flatten() {
-            if let Ok(mut f) = file.lock() {
-                let _ = f.out.flush();
+        for file in [&self.log, &self.capture] {
+            if let Ok(mut guard) = file.lock() {
+                if let Some(f) = guard.as_mut() {
+                    let _ = f.out.flush();
+                }
             }
         }
     }
 
-    /// Marks the run as ended (finished or failed, with its own log entry)
-    /// and gzips the logs.
+    /// Marks the run as ended (finished or failed, with its own log entry),
+    /// closes the logs and gzips them. Later entries are dropped.
     pub fn end(&self) {
-        self.flush();
-        if !self.ended.swap(true, Ordering::SeqCst) {
-            for (file, name) in [(&self.log, "toolbox.log"), (&self.capture, "capture.log")] {
-                if file.is_some() {
-                    let _ = gzip_in_place(&self.logs.join(name));
-                }
+        if self.ended.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        for (file, name) in [(&self.log, "toolbox.log"), (&self.capture, "capture.log")] {
+            let Ok(mut guard) = file.lock() else { continue };
+            if let Some(mut open) = guard.take() {
+                let _ = open.out.flush();
+                drop(open);
+                let _ = gzip_in_place(&self.logs.join(name));
             }
         }
     }
@@ -230,8 +238,9 @@ impl Job {
     }
 }
 
-fn write_line(file: &Mutex<LogFile>, entry: &Value, cap: Option<u64>) {
-    let Ok(mut f) = file.lock() else { return };
+fn write_line(file: &Mutex<Option<LogFile>>, entry: &Value, cap: Option<u64>) {
+    let Ok(mut guard) = file.lock() else { return };
+    let Some(f) = guard.as_mut() else { return };
     if f.capped {
         return;
     }
@@ -283,13 +292,16 @@ fn redact(value: &mut Value) {
 
 /// Replaces `path` with `path.gz`.
 fn gzip_in_place(path: &Path) -> io::Result<()> {
-    let mut input = File::open(path)?;
     let mut target = path.as_os_str().to_owned();
     target.push(".gz");
-    let output = File::create(&target)?;
-    let mut encoder = flate2::write::GzEncoder::new(output, flate2::Compression::default());
-    io::copy(&mut input, &mut encoder)?;
-    encoder.finish()?.sync_all()?;
+    {
+        let mut input = File::open(path)?;
+        let output = File::create(&target)?;
+        let mut encoder = flate2::write::GzEncoder::new(output, flate2::Compression::default());
+        io::copy(&mut input, &mut encoder)?;
+        encoder.finish()?.sync_all()?;
+    }
+    // Both handles are closed: Windows refuses to delete an open file.
     fs::remove_file(path)
 }
 
