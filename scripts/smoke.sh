@@ -11,7 +11,7 @@
 # Usage: scripts/smoke.sh dist/tbx-<version>-<platform>.zip [...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-root=$(pwd)
+source scripts/wine-prefix.sh
 
 fail() {
     echo "smoke.sh: $*" >&2
@@ -29,13 +29,7 @@ check_reports() {
 
 smoke_windows() {
     local dir=$1
-    command -v wine >/dev/null || fail "wine is not installed (Debian package wine64)"
-    export WINEPREFIX="$dir/prefix" WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
-    wineboot --init >/dev/null 2>&1 || true
-    if [ ! -e "$WINEPREFIX/drive_c/windows/system32/bcryptprimitives.dll" ]; then
-        x86_64-w64-mingw32-gcc -O2 -shared -o "$dir/bcryptprimitives.dll" \
-            "$root/scripts/wine/bcryptprimitives.c" -ladvapi32
-    fi
+    wine_prefix "$dir/prefix" || fail "cannot make a Wine prefix"
     local out
     out=$(cd "$dir" && wine tbx.exe version)
     grep -q "^target *x86_64-pc-windows-gnu" <<<"$out" || fail "tbx.exe version: $out"
