@@ -48,10 +48,50 @@ smoke_windows() {
     grep -q "Ordinateur-Élodie-日本語-💻" "$reports/devices.json" \
         || fail "non-ASCII host name garbled in devices.json"
 
+    smoke_windows_ctrl_c "$dir"
+
     # A home typed with forward slashes is still printed the Windows way.
     out=$(cd "$dir" && TOOLBOX_HOME=C:/tbx-home wine tbx.exe dev demo)
     grep -q '^The report generated: C:\\tbx-home\\jobs\\[^/]*\\reports\\devices.csv$' <<<"$out" \
         || fail "TOOLBOX_HOME=C:/tbx-home is not printed natively:"$'\n'"$out"
+}
+
+# Ctrl-C mid-run: Wine turns SIGINT into CTRL_C_EVENT for the console
+# handler, as Windows does for a keypress. Exit 4, no report, and the job
+# log ends with "interrupted". The simulator is tbx.exe's own, made slow.
+smoke_windows_ctrl_c() {
+    local dir=$1 sim_out="$dir/sim.out" home="$dir/ctrl-c-home"
+    (cd "$dir" && exec wine tbx.exe dev simulate -members 1000 -latency-ms 500 >"$sim_out" 2>&1) &
+    local url="" token=""
+    for _ in $(seq 1 100); do
+        url=$(sed -n 's/^export TOOLBOX_DROPBOX_API_URL=//p; s/^ *export TOOLBOX_DROPBOX_API_URL=//p' "$sim_out" | head -n 1 | tr -d '\r')
+        token=$(sed -n 's/^ *export TOOLBOX_DROPBOX_TOKEN=//p' "$sim_out" | head -n 1 | tr -d '\r')
+        [ -n "$url" ] && [ -n "$token" ] && break
+        sleep 0.2
+    done
+    [ -n "$url" ] || fail "the simulator did not start: $(cat "$sim_out")"
+    (cd "$dir" && TOOLBOX_HOME="$home" TOOLBOX_DROPBOX_API_URL="$url" TOOLBOX_DROPBOX_TOKEN="$token" \
+        exec wine tbx.exe dropbox team backup device status -start-time -30d -concurrency 1 \
+        >"$dir/run.out" 2>"$dir/run.err") &
+    local run=$!
+    for _ in $(seq 1 100); do
+        ls "$home"/jobs/*/logs >/dev/null 2>&1 && break
+        sleep 0.2
+    done
+    sleep 1.5
+    pkill -INT -f 'tbx.exe dropbox team backup' || fail "the run had already ended"
+    local code=0
+    wait "$run" || code=$?
+    pkill -INT -f 'tbx.exe dev simulate' || true
+    wait || true
+    [ "$code" = 4 ] || fail "Ctrl-C: exit $code, expected 4: $(cat "$dir/run.err")"
+    grep -q "^Error: interrupted" "$dir/run.err" || fail "Ctrl-C: $(cat "$dir/run.err")"
+    local job
+    job=$(ls -d "$home"/jobs/*)
+    [ -z "$(ls -A "$job/reports")" ] || fail "Ctrl-C left reports: $(ls "$job/reports")"
+    gzip -dc "$job/logs/toolbox.log.gz" | tail -n 1 | grep -q '"interrupted"' \
+        || fail "Ctrl-C: the job log does not end with interrupted"
+    echo "smoke.sh: Ctrl-C under Wine: exit 4, no report, the job log says interrupted"
 }
 
 smoke_linux() {
