@@ -310,7 +310,15 @@ impl Drop for Job {
     /// future); the log says so, after the last step it reached.
     fn drop(&mut self) {
         if !self.ended.load(Ordering::SeqCst) {
-            self.log(Level::Warn, "interrupted", serde_json::json!({}));
+            if std::thread::panicking() {
+                self.log(
+                    Level::Error,
+                    "internal error (panic)",
+                    serde_json::json!({}),
+                );
+            } else {
+                self.log(Level::Warn, "interrupted", serde_json::json!({}));
+            }
             self.end();
         }
     }
@@ -334,6 +342,26 @@ mod tests {
         capture: true,
         max_log_bytes: None,
     };
+
+    #[test]
+    fn a_panic_ends_the_log_with_an_internal_error_and_gzips_it() {
+        use std::io::Read;
+        let home = tempfile::tempdir().unwrap();
+        let job = Job::create(home.path(), LOGS).unwrap();
+        let logs = job.logs.clone();
+        let outcome = std::panic::catch_unwind(move || {
+            job.log(Level::Info, "step", json!({"step": "write reports"}));
+            panic!("a bug");
+        });
+        assert!(outcome.is_err());
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(File::open(logs.join("toolbox.log.gz")).unwrap())
+            .read_to_string(&mut text)
+            .unwrap();
+        let last = text.lines().last().unwrap();
+        assert!(last.contains("\"internal error (panic)\""), "{text}");
+        assert!(!logs.join("toolbox.log").exists());
+    }
 
     #[test]
     fn logs_are_gzipped_at_the_end_and_secrets_redacted() {

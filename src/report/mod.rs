@@ -55,6 +55,19 @@ impl Formats {
 }
 
 /// A file being written: its temporary path and the name it gets when done.
+/// Reports still under their temporary names. Dropping them (an error
+/// returned, or a panic unwinding) deletes the files, so nothing
+/// half-written is left beside finished reports.
+struct Unfinished(Vec<Pending>);
+
+impl Drop for Unfinished {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            let _ = std::fs::remove_file(&p.temp);
+        }
+    }
+}
+
 pub(crate) struct Pending {
     pub temp: PathBuf,
     pub target: PathBuf,
@@ -100,26 +113,23 @@ pub struct ReportSet<'a> {
 /// `-output-filter` when given), then each of `extras` (file name, content),
 /// and returns the final paths: tbx's (csv, json, xlsx) first.
 pub fn write_reports(dir: &Path, set: &ReportSet<'_>) -> Result<Vec<PathBuf>, ReportError> {
-    let mut pending = Vec::new();
-    let mut result = write_all(dir, set, &mut pending);
+    let mut unfinished = Unfinished(Vec::new());
+    let pending = &mut unfinished.0;
+    let mut result = write_all(dir, set, pending);
     if let (Ok(()), Some(history)) = (&result, set.history) {
-        result = write_history(dir, history, set.formats, &mut pending);
+        result = write_history(dir, history, set.formats, pending);
     }
     for (file_name, content) in set.extras {
         if result.is_ok() {
-            result = write_text_file(dir, file_name, &mut pending, |out| {
+            result = write_text_file(dir, file_name, pending, |out| {
                 out.write_all(content.as_bytes()).map_err(ReportError::from)
             });
         }
     }
-    if let Err(e) = result {
-        for p in &pending {
-            let _ = std::fs::remove_file(&p.temp);
-        }
-        return Err(e);
-    }
-    let mut done = Vec::with_capacity(pending.len());
-    for p in pending {
+    result?;
+    let written = std::mem::take(pending);
+    let mut done = Vec::with_capacity(written.len());
+    for p in written {
         std::fs::rename(&p.temp, &p.target).map_err(|source| p.io_error(source))?;
         done.push(p.target);
     }
@@ -235,4 +245,24 @@ fn write_all(
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_while_writing_removes_the_temporary_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let pending = Pending::new(dir.path(), "devices.csv");
+        std::fs::write(&pending.temp, "half a report").unwrap();
+        let temp = pending.temp.clone();
+        let outcome = std::panic::catch_unwind(move || {
+            let _unfinished = Unfinished(vec![pending]);
+            panic!("a bug in a writer");
+        });
+        assert!(outcome.is_err());
+        assert!(!temp.exists());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
 }
