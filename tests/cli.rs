@@ -328,3 +328,35 @@ fn license_lists_the_compiled_in_packages_with_their_texts() {
     }
     assert!(!text.contains("  calamine "), "a dev-dependency is listed");
 }
+
+#[test]
+fn no_escape_sequences_reach_a_console_that_did_not_ask_for_them() {
+    // Off a terminal (and on a legacy Windows console) nothing may depend on
+    // ANSI: no colours, no cursor moves, and a host name carrying an escape
+    // sequence is shown escaped.
+    let demo = run_with(None, &["dev", "demo"], &[]);
+    assert_eq!(demo.code(), 0, "{}", demo.stderr());
+    assert!(
+        demo.stdout().contains("\\u{1b}[31mred-host"),
+        "{}",
+        demo.stdout()
+    );
+    let help = run_with(
+        None,
+        &["dropbox", "team", "backup", "device", "status", "-help"],
+        &[],
+    );
+    let error = run_with(
+        None,
+        &["dropbox", "team", "backup", "device", "status"],
+        &[],
+    );
+    for (what, text) in [
+        ("demo stdout", demo.stdout()),
+        ("demo stderr", demo.stderr()),
+        ("help", help.stdout()),
+        ("error", error.stderr()),
+    ] {
+        assert!(!text.contains('\u{1b}'), "{what} has an escape sequence");
+    }
+}
