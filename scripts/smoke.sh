@@ -48,6 +48,13 @@ smoke_windows() {
     grep -q "Ordinateur-Élodie-日本語-💻" "$reports/devices.json" \
         || fail "non-ASCII host name garbled in devices.json"
 
+    # -lang auto on a Japanese Windows: no LANG in the Windows environment,
+    # so the language comes from the user's locale.
+    out=$(cd "$dir" && LANG=ja_JP.UTF-8 LC_ALL=ja_JP.UTF-8 \
+        wine cmd /c "set LANG=& set LC_ALL=& set LC_MESSAGES=& tbx.exe dev demo -members 3")
+    grep -q "^レポートを作成しました: C:" <<<"$out" \
+        || fail "a Japanese Windows locale does not give Japanese messages:"$'\n'"$out"
+
     smoke_windows_ctrl_c "$dir"
 
     # A home typed with forward slashes is still printed the Windows way.

@@ -1,6 +1,7 @@
 //! Console messages in English and Japanese (`-lang`). Report files, column
 //! names and machine output (JSON, logs) never change with the language.
-//! `auto` follows `LC_ALL`, `LC_MESSAGES`, then `LANG`.
+//! `auto` follows `LC_ALL`, `LC_MESSAGES`, then `LANG`, then on Windows the
+//! user's locale (`ja-JP` on a Japanese Windows), as tbx does.
 
 use std::path::Path;
 
@@ -18,6 +19,7 @@ impl Lang {
             .iter()
             .filter_map(|v| std::env::var(v).ok())
             .find(|v| !v.is_empty())
+            .or_else(system_locale)
             .unwrap_or_default();
         if locale.to_ascii_lowercase().starts_with("ja") {
             Lang::Ja
@@ -25,6 +27,24 @@ impl Lang {
             Lang::En
         }
     }
+}
+
+/// The user's locale name from Windows (`ja-JP`, `en-US`).
+#[cfg(windows)]
+fn system_locale() -> Option<String> {
+    use windows_sys::Win32::Globalization::GetUserDefaultLocaleName;
+    // LOCALE_NAME_MAX_LENGTH, terminating NUL included.
+    let mut name = [0u16; 85];
+    // SAFETY: the buffer is valid for writes of `name.len()` UTF-16 units,
+    // the length passed; the call writes at most that many.
+    let written = unsafe { GetUserDefaultLocaleName(name.as_mut_ptr(), name.len() as i32) };
+    let len = usize::try_from(written).ok()?.checked_sub(1)?;
+    Some(String::from_utf16_lossy(name.get(..len)?))
+}
+
+#[cfg(not(windows))]
+fn system_locale() -> Option<String> {
+    None
 }
 
 fn plural(n: u64, noun: &str) -> String {
