@@ -96,7 +96,7 @@ pub struct CommonArgs {
     /// Extra parameter file: a JSON object of option values used as defaults
     #[arg(long, value_name = "PATH")]
     pub extra: Option<PathBuf>,
-    /// Display language of console messages (auto follows LC_ALL / LANG)
+    /// Display language of console messages (auto follows LC_ALL / LANG, then the Windows locale)
     #[arg(long, value_enum, default_value_t)]
     pub lang: Lang,
     /// Output format for the console
