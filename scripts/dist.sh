@@ -73,8 +73,11 @@ for platform in "$@"; do
     archive="dist/tbx-$version-$suffix.zip"
     stage=$(mktemp -d)
     cp "target/$target/release/$exe" LICENSE README.md "$stage/"
-    rm -f "$archive"
-    (cd "$stage" && python3 -m zipfile -c "$OLDPWD/$archive" "$exe" LICENSE README.md)
+    rm -f "$archive" "$archive.sha256"
+    # Zipped under a temporary name: an interrupted run leaves no archive
+    # that looks complete.
+    (cd "$stage" && python3 -m zipfile -c "$OLDPWD/$archive.partial" "$exe" LICENSE README.md)
+    mv "$archive.partial" "$archive"
     rm -rf "$stage"
     (cd dist && { sha256sum "$(basename "$archive")" 2>/dev/null \
         || shasum -a 256 "$(basename "$archive")"; } > "$(basename "$archive").sha256")
