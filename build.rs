@@ -2,12 +2,12 @@
 //! `$OUT_DIR` and included by `src/build_info.rs`:
 //! - the git commit, the build date (`SOURCE_DATE_EPOCH` when set, for
 //!   reproducible builds), the target triple, the profile and rustc's version;
-//! - every package compiled into this target, read from `cargo metadata`
-//!   (normal dependencies reachable from this crate, for this target only),
-//!   with its license expression and the license files it ships. The texts
+//! - every package compiled into this target (`cargo tree`: normal
+//!   dependencies, this target, enabled features only), with the license
+//!   expression and the license files `cargo metadata` locates for it. The texts
 //!   are deduplicated and deflated, so the list is never kept by hand.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::env;
 use std::fs;
 use std::io::Write;
@@ -102,67 +102,82 @@ struct Package {
     files: Vec<(String, String)>,
 }
 
-/// `cargo metadata` for this target, walked from this crate along normal
-/// dependencies: dev-dependencies and build-dependencies are not in the
-/// binary, nor are crates for other platforms.
+/// The packages compiled in for this target: `cargo tree` along normal
+/// dependencies (its feature resolver is cargo's own, so dev-dependencies,
+/// build-dependencies, other platforms' crates and optional crates that no
+/// enabled feature turns on are all left out; `cargo metadata`'s graph keeps
+/// some of the last kind), described by `cargo metadata`.
 fn compiled_in_packages(manifest_dir: &Path, target: &str) -> Vec<Package> {
-    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = Command::new(cargo)
-        .args([
-            "metadata",
-            "--format-version",
-            "1",
-            "--locked",
-            "--filter-platform",
-            target,
-            "--manifest-path",
-        ])
-        .arg(manifest_dir.join("Cargo.toml"))
-        .output()
-        .expect("run cargo metadata");
-    assert!(
-        out.status.success(),
-        "cargo metadata failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let metadata: Value = serde_json::from_slice(&out.stdout).expect("cargo metadata JSON");
-    let root = metadata["resolve"]["root"]
-        .as_str()
-        .expect("a root package");
-    let nodes: HashMap<&str, &Value> = metadata["resolve"]["nodes"]
-        .as_array()
-        .expect("resolve nodes")
-        .iter()
-        .filter_map(|n| Some((n["id"].as_str()?, n)))
+    let manifest = manifest_dir.join("Cargo.toml");
+    let tree = cargo(&[
+        "tree",
+        "--locked",
+        "--edges",
+        "normal",
+        "--target",
+        target,
+        "--prefix",
+        "none",
+        "--format",
+        "{p}",
+        "--manifest-path",
+        &manifest.to_string_lossy(),
+    ]);
+    let root = env::var("CARGO_PKG_NAME").unwrap_or_default();
+    let compiled_in: BTreeSet<(String, String)> = String::from_utf8_lossy(&tree)
+        .lines()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            let name = words.next()?;
+            let version = words.next()?.strip_prefix('v')?;
+            (name != root).then(|| (name.to_string(), version.to_string()))
+        })
         .collect();
 
-    let mut reached = BTreeSet::new();
-    let mut pending = vec![root];
-    while let Some(id) = pending.pop() {
-        let Some(node) = nodes.get(id) else { continue };
-        for dep in node["deps"].as_array().into_iter().flatten() {
-            let normal = dep["dep_kinds"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .any(|k| k["kind"].is_null());
-            if let (true, Some(pkg)) = (normal, dep["pkg"].as_str()) {
-                if reached.insert(pkg) {
-                    pending.push(pkg);
-                }
-            }
-        }
-    }
-
+    let metadata = cargo(&[
+        "metadata",
+        "--format-version",
+        "1",
+        "--locked",
+        "--filter-platform",
+        target,
+        "--manifest-path",
+        &manifest.to_string_lossy(),
+    ]);
+    let metadata: Value = serde_json::from_slice(&metadata).expect("cargo metadata JSON");
     let mut packages: Vec<Package> = metadata["packages"]
         .as_array()
         .expect("packages")
         .iter()
-        .filter(|p| p["id"].as_str().is_some_and(|id| reached.contains(id)))
+        .filter(|p| {
+            let key = (
+                p["name"].as_str().unwrap_or_default().to_string(),
+                p["version"].as_str().unwrap_or_default().to_string(),
+            );
+            compiled_in.contains(&key)
+        })
         .map(package)
         .collect();
     packages.sort_by(|a, b| (&a.name, &a.version).cmp(&(&b.name, &b.version)));
+    assert_eq!(
+        packages.len(),
+        compiled_in.len(),
+        "cargo tree names packages cargo metadata does not describe"
+    );
     packages
+}
+
+/// Runs cargo (the one building us) and returns its stdout.
+fn cargo(args: &[&str]) -> Vec<u8> {
+    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo).args(args).output().expect("run cargo");
+    assert!(
+        out.status.success(),
+        "cargo {} failed: {}",
+        args.first().unwrap_or(&""),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
 }
 
 fn package(p: &Value) -> Package {
