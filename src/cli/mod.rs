@@ -17,9 +17,10 @@ use clap::{CommandFactory, Parser, Subcommand};
 use crate::dropbox::auth::ApiBase;
 use crate::dropbox::auth::AuthError;
 use crate::dropbox::ApiError;
-use crate::recipes::config::auth::add::{self, AddArgs, AddError};
-use crate::recipes::config::auth::delete::{self, DeleteArgs, DeleteError};
-use crate::recipes::config::auth::list::{self, ListArgs, ListError};
+use crate::recipes::config::auth::add::{self, AddArgs};
+use crate::recipes::config::auth::delete::{self, DeleteArgs};
+use crate::recipes::config::auth::list::{self, ListArgs};
+use crate::recipes::config::auth::ConfigAuthError;
 use crate::recipes::config::cache::{self, CacheCommand};
 use crate::recipes::dev::bench::{self, BenchArgs};
 use crate::recipes::dev::demo::{self, DemoArgs, DemoError};
@@ -213,15 +214,13 @@ pub fn run(argv: Vec<OsString>) -> u8 {
         } => run_demo(&args),
         TopCommand::Dev {
             command: DevCommand::Bench(args),
-        } => match block_on_interruptible(bench::exec(&args)) {
-            Ok(Some(Ok(()))) => exit::SUCCESS,
-            Ok(Some(Err(e))) => {
+        } => run_interruptible(bench::exec(&args), |result| match result {
+            Ok(()) => exit::SUCCESS,
+            Err(e) => {
                 error_line(&e);
                 exit::FAILURE
             }
-            Ok(None) => interrupted(),
-            Err(e) => runtime_failed(e),
-        },
+        }),
         TopCommand::Dev {
             command: DevCommand::Simulate(args),
         } => run_simulate(&args),
@@ -287,6 +286,16 @@ fn block_on_interruptible<F: Future>(future: F) -> Result<Option<F::Output>, std
     }))
 }
 
+/// Runs a future to its exit code: `finish` maps what it returned; Ctrl-C
+/// and a runtime that cannot start have their own codes.
+fn run_interruptible<F: Future>(future: F, finish: impl FnOnce(F::Output) -> u8) -> u8 {
+    match block_on_interruptible(future) {
+        Ok(Some(output)) => finish(output),
+        Ok(None) => interrupted(),
+        Err(e) => runtime_failed(e),
+    }
+}
+
 fn interrupted() -> u8 {
     error_line("interrupted; nothing was completed");
     exit::INTERRUPTED
@@ -300,28 +309,23 @@ fn runtime_failed(e: std::io::Error) -> u8 {
 fn run_status(args: &StatusArgs) -> u8 {
     let options = match args.validate(Utc::now()) {
         Ok(o) => o,
-        Err(e) => {
-            error_line(&e.to_string());
-            return exit::INVALID_OPTIONS;
-        }
+        Err(e) => return fail_options(&e),
     };
     let base = match ApiBase::from_env() {
         Ok(b) => b,
-        Err(e) => {
-            error_line(&e.to_string());
-            return exit::INVALID_OPTIONS;
-        }
+        Err(e) => return fail_auth(&e),
     };
     let target = ApiTarget {
         base,
         credential: Credential::Login,
     };
-    match block_on_interruptible(status::exec(&options, &target, Vec::new())) {
-        Ok(Some(Ok(_))) => exit::SUCCESS,
-        Ok(Some(Err(failed))) => run_failed(failed),
-        Ok(None) => interrupted(),
-        Err(e) => runtime_failed(e),
-    }
+    run_interruptible(
+        status::exec(&options, &target, Vec::new()),
+        |result| match result {
+            Ok(_) => exit::SUCCESS,
+            Err(failed) => run_failed(failed),
+        },
+    )
 }
 
 fn run_failed(failed: Failed) -> u8 {
@@ -345,8 +349,8 @@ fn run_failed(failed: Failed) -> u8 {
 }
 
 fn run_demo(args: &DemoArgs) -> u8 {
-    match block_on_interruptible(demo::exec(args)) {
-        Ok(Some(Ok(outcome))) => {
+    run_interruptible(demo::exec(args), |result| match result {
+        Ok(outcome) => {
             if !args.common.quiet && args.common.output != common::Output::Json {
                 eprintln!();
                 eprintln!(
@@ -357,18 +361,13 @@ fn run_demo(args: &DemoArgs) -> u8 {
             }
             exit::SUCCESS
         }
-        Ok(Some(Err(DemoError::Options(e)))) => {
-            error_line(&e.to_string());
-            exit::INVALID_OPTIONS
-        }
-        Ok(Some(Err(DemoError::Simulator(e)))) => {
+        Err(DemoError::Options(e)) => fail_options(&e),
+        Err(DemoError::Simulator(e)) => {
             error_line(&e.to_string());
             exit::FAILURE
         }
-        Ok(Some(Err(DemoError::Run(failed)))) => run_failed(failed),
-        Ok(None) => interrupted(),
-        Err(e) => runtime_failed(e),
-    }
+        Err(DemoError::Run(failed)) => run_failed(failed),
+    })
 }
 
 fn run_simulate(args: &SimulateArgs) -> u8 {
@@ -417,24 +416,16 @@ fn run_config_auth(command: AuthCommand) -> u8 {
         Err(e) => return fail_auth(&e),
     };
     match command {
-        AuthCommand::List(args) => match list::exec(&args) {
-            Ok(()) => exit::SUCCESS,
-            Err(ListError::Options(e)) => fail_options(&e),
-            Err(ListError::Auth(e)) => fail_auth(&e),
-        },
-        AuthCommand::Add(args) => match block_on_interruptible(add::exec(&args, base)) {
-            Ok(Some(Ok(()))) => exit::SUCCESS,
-            Ok(Some(Err(AddError::Options(e)))) => fail_options(&e),
-            Ok(Some(Err(AddError::Auth(e)))) => fail_auth(&e),
-            Ok(None) => interrupted(),
-            Err(e) => runtime_failed(e),
-        },
-        AuthCommand::Delete(args) => match block_on_interruptible(delete::exec(&args, base)) {
-            Ok(Some(Ok(()))) => exit::SUCCESS,
-            Ok(Some(Err(DeleteError::Options(e)))) => fail_options(&e),
-            Ok(Some(Err(DeleteError::Auth(e)))) => fail_auth(&e),
-            Ok(None) => interrupted(),
-            Err(e) => runtime_failed(e),
-        },
+        AuthCommand::List(args) => config_auth_exit(list::exec(&args)),
+        AuthCommand::Add(args) => run_interruptible(add::exec(&args, base), config_auth_exit),
+        AuthCommand::Delete(args) => run_interruptible(delete::exec(&args, base), config_auth_exit),
+    }
+}
+
+fn config_auth_exit(result: Result<(), ConfigAuthError>) -> u8 {
+    match result {
+        Ok(()) => exit::SUCCESS,
+        Err(ConfigAuthError::Options(e)) => fail_options(&e),
+        Err(ConfigAuthError::Auth(e)) => fail_auth(&e),
     }
 }

@@ -4,7 +4,7 @@
 
 use clap::Args;
 
-use super::auth_db_path;
+use super::{auth_db_path, ConfigAuthError};
 use crate::cli::common::{CommonArgs, OptionError};
 use crate::dropbox::auth::login::{self, LoginContext};
 use crate::dropbox::auth::{ApiBase, AuthError};
@@ -24,17 +24,11 @@ pub struct AddArgs {
     pub common: CommonArgs,
 }
 
-#[derive(Debug)]
-pub enum AddError {
-    Options(OptionError),
-    Auth(AuthError),
-}
-
-pub async fn exec(args: &AddArgs, base: ApiBase) -> Result<(), AddError> {
-    let common = args.common.validate().map_err(AddError::Options)?;
-    validate_peer(&args.peer).map_err(AddError::Options)?;
+pub async fn exec(args: &AddArgs, base: ApiBase) -> Result<(), ConfigAuthError> {
+    let common = args.common.validate().map_err(ConfigAuthError::Options)?;
+    validate_peer(&args.peer).map_err(ConfigAuthError::Options)?;
     if common.secure {
-        return Err(AddError::Options(OptionError::Invalid {
+        return Err(ConfigAuthError::Options(OptionError::Invalid {
             option: "secure",
             message: "`config auth add` stores an authorization; -secure would store nothing"
                 .into(),
@@ -46,7 +40,7 @@ pub async fn exec(args: &AddArgs, base: ApiBase) -> Result<(), AddError> {
                 .chars()
                 .any(|c| !c.is_ascii_alphanumeric() && c != '-' && c != '_')
         {
-            return Err(AddError::Options(OptionError::Invalid {
+            return Err(ConfigAuthError::Options(OptionError::Invalid {
                 option: "app-key",
                 message: "expected the app key from the app's Settings page (letters and digits)"
                     .into(),
@@ -54,16 +48,18 @@ pub async fn exec(args: &AddArgs, base: ApiBase) -> Result<(), AddError> {
         }
     }
     let http = http_client(&base, common.proxy.as_deref())
-        .map_err(|e| AddError::Auth(AuthError::TokenEndpoint(e.to_string())))?;
+        .map_err(|e| ConfigAuthError::Auth(AuthError::TokenEndpoint(e.to_string())))?;
     let ctx = LoginContext {
         peer: args.peer.clone(),
         base,
         http,
-        auth_db: auth_db_path(&common).map_err(AddError::Auth)?,
+        auth_db: auth_db_path(&common).map_err(ConfigAuthError::Auth)?,
         secure: false,
         app_key: args.app_key.clone(),
         lang: common.lang,
     };
-    login::authorize(&ctx).await.map_err(AddError::Auth)?;
+    login::authorize(&ctx)
+        .await
+        .map_err(ConfigAuthError::Auth)?;
     Ok(())
 }

@@ -5,8 +5,8 @@
 
 use clap::Args;
 
-use super::auth_db_path;
-use crate::cli::common::{CommonArgs, OptionError};
+use super::{auth_db_path, ConfigAuthError};
+use crate::cli::common::CommonArgs;
 use crate::dropbox::auth::oauth::OAuthApp;
 use crate::dropbox::auth::store::SecretsDb;
 use crate::dropbox::auth::{ApiBase, AuthError, RefreshToken};
@@ -27,29 +27,23 @@ pub struct DeleteArgs {
     pub common: CommonArgs,
 }
 
-#[derive(Debug)]
-pub enum DeleteError {
-    Options(OptionError),
-    Auth(AuthError),
-}
-
-pub async fn exec(args: &DeleteArgs, base: ApiBase) -> Result<(), DeleteError> {
-    let common = args.common.validate().map_err(DeleteError::Options)?;
-    validate_peer(&args.peer).map_err(DeleteError::Options)?;
-    let path = auth_db_path(&common).map_err(DeleteError::Auth)?;
-    let not_found = || DeleteError::Auth(AuthError::PeerNotFound(args.peer.clone()));
+pub async fn exec(args: &DeleteArgs, base: ApiBase) -> Result<(), ConfigAuthError> {
+    let common = args.common.validate().map_err(ConfigAuthError::Options)?;
+    validate_peer(&args.peer).map_err(ConfigAuthError::Options)?;
+    let path = auth_db_path(&common).map_err(ConfigAuthError::Auth)?;
+    let not_found = || ConfigAuthError::Auth(AuthError::PeerNotFound(args.peer.clone()));
     let db = SecretsDb::open_existing(&path)
-        .map_err(DeleteError::Auth)?
+        .map_err(ConfigAuthError::Auth)?
         .ok_or_else(not_found)?;
     let record = db
         .find(&args.peer, args.app_key.as_deref())
-        .map_err(DeleteError::Auth)?
+        .map_err(ConfigAuthError::Auth)?
         .ok_or_else(not_found)?;
     let http = http_client(&base, common.proxy.as_deref())
-        .map_err(|e| DeleteError::Auth(AuthError::TokenEndpoint(e.to_string())))?;
+        .map_err(|e| ConfigAuthError::Auth(AuthError::TokenEndpoint(e.to_string())))?;
     let revoked = revoke(&http, &base, &record).await;
     db.delete(&record.app_key, &record.peer)
-        .map_err(DeleteError::Auth)?;
+        .map_err(ConfigAuthError::Auth)?;
     match revoked {
         Ok(()) => eprintln!("Revoked and removed peer '{}'.", record.peer),
         Err(why) => eprintln!(

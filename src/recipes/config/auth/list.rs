@@ -5,10 +5,9 @@ use chrono::{DateTime, Local, Utc};
 use clap::Args;
 use serde_json::json;
 
-use super::auth_db_path;
-use crate::cli::common::{CommonArgs, OptionError};
+use super::{auth_db_path, ConfigAuthError};
+use crate::cli::common::CommonArgs;
 use crate::dropbox::auth::store::SecretsDb;
-use crate::dropbox::auth::AuthError;
 use crate::report::console::{sanitize, OutputMode};
 
 /// List stored authorizations (no tokens are shown)
@@ -16,12 +15,6 @@ use crate::report::console::{sanitize, OutputMode};
 pub struct ListArgs {
     #[command(flatten)]
     pub common: CommonArgs,
-}
-
-#[derive(Debug)]
-pub enum ListError {
-    Options(OptionError),
-    Auth(AuthError),
 }
 
 fn local(t: Option<DateTime<Utc>>) -> String {
@@ -33,11 +26,11 @@ fn local(t: Option<DateTime<Utc>>) -> String {
     .unwrap_or_else(|| "-".into())
 }
 
-pub fn exec(args: &ListArgs) -> Result<(), ListError> {
-    let common = args.common.validate().map_err(ListError::Options)?;
-    let path = auth_db_path(&common).map_err(ListError::Auth)?;
-    let records = match SecretsDb::open_existing(&path).map_err(ListError::Auth)? {
-        Some(db) => db.list().map_err(ListError::Auth)?,
+pub fn exec(args: &ListArgs) -> Result<(), ConfigAuthError> {
+    let common = args.common.validate().map_err(ConfigAuthError::Options)?;
+    let path = auth_db_path(&common).map_err(ConfigAuthError::Auth)?;
+    let records = match SecretsDb::open_existing(&path).map_err(ConfigAuthError::Auth)? {
+        Some(db) => db.list().map_err(ConfigAuthError::Auth)?,
         None => Vec::new(),
     };
     let json_out = common.quiet || common.output == OutputMode::Json;

@@ -6,9 +6,17 @@ pub mod list;
 
 use std::path::PathBuf;
 
-use crate::cli::common::CommonOptions;
+use crate::cli::common::{CommonOptions, OptionError};
 use crate::dropbox::auth::{store, AuthError};
 use crate::job::resolve_home;
+
+/// Why `config auth add|list|delete` failed: an option, or the
+/// authorization or its store (each has its own exit code).
+#[derive(Debug)]
+pub enum ConfigAuthError {
+    Options(OptionError),
+    Auth(AuthError),
+}
 
 /// The auth database of a run: `-auth-database`, else under the home.
 pub fn auth_db_path(common: &CommonOptions) -> Result<PathBuf, AuthError> {
