@@ -354,9 +354,10 @@ fn fold_page(
     Ok((page.has_more, page.cursor))
 }
 
-/// What the history report reads of an event; parsed only when asked for.
+/// What the history report and `-include-unlinked` read of an event beyond
+/// the status change; parsed once, and only when one of them is asked for.
 #[derive(Deserialize)]
-struct ChangeEvent {
+pub struct ChangeEvent {
     timestamp: String,
     #[serde(default)]
     actor: Option<serde_json::Value>,
@@ -375,11 +376,29 @@ struct ChangeEventDetails {
     new_value: Option<StatusValue>,
 }
 
-fn status_tag(value: Option<StatusValue>) -> String {
+impl ChangeEvent {
+    pub fn parse(raw: &RawValue) -> Option<Self> {
+        serde_json::from_str(raw.get()).ok()
+    }
+}
+
+fn status_tag(value: Option<&StatusValue>) -> String {
     match value {
-        Some(StatusValue::Direct(tag) | StatusValue::Wrapped { backup_status: tag }) => tag.0,
+        Some(StatusValue::Direct(tag) | StatusValue::Wrapped { backup_status: tag }) => {
+            tag.0.clone()
+        }
         None => String::new(),
     }
+}
+
+/// `session_info.session_id` of a `desktop_device_session_info`.
+fn session_id_in(info: &serde_json::Value) -> Option<String> {
+    Some(
+        info.get("session_info")?
+            .get("session_id")?
+            .as_str()?
+            .to_string(),
+    )
 }
 
 fn text(value: Option<&serde_json::Value>, key: &str) -> String {
@@ -391,16 +410,10 @@ fn text(value: Option<&serde_json::Value>, key: &str) -> String {
 }
 
 /// The full story of one backup status change, for the history report.
-pub fn change_details(raw: &RawValue) -> Option<crate::domain::history::Change> {
-    let event: ChangeEvent = serde_json::from_str(raw.get()).ok()?;
+pub fn change_details(event: &ChangeEvent) -> Option<crate::domain::history::Change> {
     let timestamp = parse_dropbox_time(&event.timestamp)?;
-    let info = event.details.desktop_device_session_info;
-    let session_id = info
-        .as_ref()
-        .and_then(|i| i.get("session_info"))
-        .and_then(|s| s.get("session_id"))
-        .and_then(|s| s.as_str())?
-        .to_string();
+    let info = event.details.desktop_device_session_info.as_ref();
+    let session_id = session_id_in(info?)?;
     let actor_type = event
         .actor
         .as_ref()
@@ -417,9 +430,9 @@ pub fn change_details(raw: &RawValue) -> Option<crate::domain::history::Change> 
     Some(crate::domain::history::Change {
         timestamp,
         session_id,
-        host_name: text(info.as_ref(), "host_name"),
-        previous: status_tag(event.details.previous_value),
-        new: status_tag(event.details.new_value),
+        host_name: text(info, "host_name"),
+        previous: status_tag(event.details.previous_value.as_ref()),
+        new: status_tag(event.details.new_value.as_ref()),
         actor_type,
         actor_email: text(person, "email"),
         actor_name,
@@ -430,14 +443,11 @@ pub fn change_details(raw: &RawValue) -> Option<crate::domain::history::Change> 
 
 /// A computer as a backup event describes it, with the member the event
 /// concerns: what `-include-unlinked` reports for clients no longer linked.
-pub fn event_device(raw: &RawValue) -> Option<(crate::domain::row::LinkedDevice, String, String)> {
-    let event: ChangeEvent = serde_json::from_str(raw.get()).ok()?;
-    let info = event.details.desktop_device_session_info?;
-    let session_id = info
-        .get("session_info")?
-        .get("session_id")?
-        .as_str()?
-        .to_string();
+pub fn event_device(
+    event: &ChangeEvent,
+) -> Option<(crate::domain::row::LinkedDevice, String, String)> {
+    let info = event.details.desktop_device_session_info.as_ref()?;
+    let session_id = session_id_in(info)?;
     let context = event.context.as_ref();
     let client_type = info
         .get("client_type")
@@ -448,12 +458,12 @@ pub fn event_device(raw: &RawValue) -> Option<(crate::domain::row::LinkedDevice,
     let device = crate::domain::row::LinkedDevice::new(
         &text(context, "team_member_id"),
         &session_id,
-        &text(Some(&info), "ip_address"),
-        &text(Some(&info), "host_name"),
-        &text(Some(&info), "updated"),
+        &text(Some(info), "ip_address"),
+        &text(Some(info), "host_name"),
+        &text(Some(info), "updated"),
         &client_type,
-        &text(Some(&info), "client_version"),
-        &text(Some(&info), "platform"),
+        &text(Some(info), "client_version"),
+        &text(Some(info), "platform"),
     );
     Some((
         device,

@@ -460,6 +460,27 @@ fn log_call(job: &Job, verbose: bool, call: &CallRecord) {
 /// A computer's latest event: when, what it described, whom it named.
 type SeenDevice = (DateTime<Utc>, LinkedDevice, Owner);
 
+/// Keeps, per session, the device and member of its latest event.
+fn note_seen_device(
+    seen: &mut HashMap<String, SeenDevice>,
+    at: DateTime<Utc>,
+    event: &team_log::ChangeEvent,
+) {
+    let Some((device, email, display_name)) = team_log::event_device(event) else {
+        return;
+    };
+    let newer = seen
+        .get(device.session_id())
+        .is_none_or(|(t, _, _)| at >= *t);
+    if newer {
+        let owner = Owner {
+            email,
+            display_name,
+        };
+        seen.insert(device.session_id().to_string(), (at, device, owner));
+    }
+}
+
 /// The report's columns: `-experiment`'s choice, and `linked` with
 /// `-include-unlinked`.
 fn layout_of(options: &StatusOptions) -> Layout {
@@ -663,30 +684,19 @@ async fn run(
         let mut seen: Option<HashMap<String, SeenDevice>> =
             options.include_unlinked.then(HashMap::new);
         let mut absorb = |change: StatusChange, raw: &RawValue| {
-            if let (Some(history), Some(details)) =
-                (history.as_mut(), team_log::change_details(raw))
-            {
-                history.push(details, change.fingerprint);
-            }
-            if let (Some(seen), Some((device, email, display_name))) =
-                (seen.as_mut(), team_log::event_device(raw))
-            {
-                let newer = seen
-                    .get(device.session_id())
-                    .is_none_or(|(t, _, _)| change.timestamp >= *t);
-                if newer {
-                    seen.insert(
-                        device.session_id().to_string(),
-                        (
-                            change.timestamp,
-                            device,
-                            Owner {
-                                email,
-                                display_name,
-                            },
-                        ),
-                    );
+            // The extra reports need more of the event than the fold does.
+            let event = if history.is_some() || seen.is_some() {
+                team_log::ChangeEvent::parse(raw)
+            } else {
+                None
+            };
+            if let (Some(history), Some(event)) = (history.as_mut(), &event) {
+                if let Some(details) = team_log::change_details(event) {
+                    history.push(details, change.fingerprint);
                 }
+            }
+            if let (Some(seen), Some(event)) = (seen.as_mut(), &event) {
+                note_seen_device(seen, change.timestamp, event);
             }
             fold.push(change);
         };
