@@ -57,18 +57,13 @@ impl Selection {
         }
         rows.retain(|r| self.keeps(r));
         if let Some(column) = self.sort {
-            // Stable: equal values keep the default order.
-            rows.sort_by(|a, b| {
-                let order = a
-                    .get(column)
-                    .to_lowercase()
-                    .cmp(&b.get(column).to_lowercase());
-                if self.descending {
-                    order.reverse()
-                } else {
-                    order
-                }
-            });
+            // Stable: equal values keep the default order. Each row's key is
+            // lowercased once, not once per comparison.
+            if self.descending {
+                rows.sort_by_cached_key(|r| std::cmp::Reverse(r.get(column).to_lowercase()));
+            } else {
+                rows.sort_by_cached_key(|r| r.get(column).to_lowercase());
+            }
         } else if self.descending {
             rows.reverse();
         }
@@ -230,6 +225,22 @@ mod tests {
         };
         assert_eq!(hosts(&s.apply(rows())), ["a1", "b1", "c1", "a2"]);
         assert_eq!(sort_column("nope"), None);
+    }
+
+    #[test]
+    fn equal_sort_keys_keep_the_default_order_either_way() {
+        // a2 and b1 share a platform; ubuntu sorts between macOS and Windows
+        // only without case.
+        let s = Selection {
+            sort: sort_column("session_info_platform"),
+            ..Default::default()
+        };
+        assert_eq!(hosts(&s.apply(rows())), ["a1", "c1", "a2", "b1"]);
+        let s = Selection {
+            descending: true,
+            ..s
+        };
+        assert_eq!(hosts(&s.apply(rows())), ["a2", "b1", "c1", "a1"]);
     }
 
     #[test]
