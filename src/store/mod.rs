@@ -96,12 +96,6 @@ pub struct EventStore {
     path: PathBuf,
 }
 
-/// One stored event: fingerprint, time, and the event's JSON.
-pub struct StoredEvent {
-    pub fingerprint: u64,
-    pub raw: String,
-}
-
 /// The store file of a team under `home`.
 pub fn store_path(home: &Path, team_id: &str) -> PathBuf {
     let safe: String = team_id
@@ -217,30 +211,21 @@ impl EventStore {
             .map_err(|e| self.err(e))
     }
 
-    /// Calls `f` for each stored event in `[start, end)`, by time and then
-    /// order of arrival.
-    pub fn for_each_in(
-        &self,
-        span: Span,
-        mut f: impl FnMut(StoredEvent),
-    ) -> Result<u64, StoreError> {
+    /// Calls `f` with the JSON of each stored event in `[start, end)`, by
+    /// time and then order of arrival.
+    pub fn for_each_in(&self, span: Span, mut f: impl FnMut(String)) -> Result<u64, StoreError> {
         let mut stmt = self
             .conn
             // `seq` is the order of first arrival, which is log order within
             // a second (one second always comes through one listing).
-            .prepare("SELECT fingerprint, raw FROM events WHERE time >= ?1 AND time < ?2 ORDER BY time, seq")
+            .prepare("SELECT raw FROM events WHERE time >= ?1 AND time < ?2 ORDER BY time, seq")
             .map_err(|e| self.err(e))?;
         let mut rows = stmt
             .query(params![span.start, span.end])
             .map_err(|e| self.err(e))?;
         let mut n = 0;
         while let Some(row) = rows.next().map_err(|e| self.err(e))? {
-            let fingerprint: i64 = row.get(0).map_err(|e| self.err(e))?;
-            let raw: String = row.get(1).map_err(|e| self.err(e))?;
-            f(StoredEvent {
-                fingerprint: fingerprint as u64,
-                raw,
-            });
+            f(row.get(0).map_err(|e| self.err(e))?);
             n += 1;
         }
         Ok(n)
@@ -302,7 +287,7 @@ mod tests {
         store.abandon();
         assert_eq!(store.covered().unwrap(), [s(0, 40)]);
         let mut seen = Vec::new();
-        store.for_each_in(s(0, 40), |e| seen.push(e.raw)).unwrap();
+        store.for_each_in(s(0, 40), |raw| seen.push(raw)).unwrap();
         assert_eq!(seen, ["b", "a", "c"], "by time, then arrival");
         store.begin().unwrap();
         store.insert(u64::MAX, 10, "d").unwrap();
@@ -310,7 +295,7 @@ mod tests {
         store.finish(&[]).unwrap();
         let mut at_ten = Vec::new();
         store
-            .for_each_in(s(10, 11), |e| at_ten.push(e.raw))
+            .for_each_in(s(10, 11), |raw| at_ten.push(raw))
             .unwrap();
         assert_eq!(
             at_ten,

@@ -730,8 +730,8 @@ async fn run(
             .period
             .end
             .unwrap_or_else(|| Utc::now() + chrono::Duration::seconds(1));
-        store.for_each_in(Span::new(options.period.start, end), |event| {
-            if let Ok(raw) = RawValue::from_string(event.raw) {
+        store.for_each_in(Span::new(options.period.start, end), |raw| {
+            if let Ok(raw) = RawValue::from_string(raw) {
                 if let Ok(Some(change)) = team_log::to_change(team_log::ROUTE_GET_EVENTS, &raw) {
                     absorb(change, &raw);
                 }
