@@ -145,11 +145,7 @@ impl Transport {
         route: &str,
         arg: &A,
     ) -> Result<R, ApiError> {
-        let body = serde_json::to_vec(arg).map_err(|e| ApiError::Decode {
-            route: route.into(),
-            detail: e.to_string(),
-        })?;
-        let bytes = self.call(route, Some(body)).await?;
+        let bytes = self.rpc_bytes(route, arg).await?;
         decode(route, &bytes)
     }
 
