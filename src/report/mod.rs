@@ -68,6 +68,7 @@ impl Drop for Unfinished {
     }
 }
 
+#[derive(Clone)]
 pub(crate) struct Pending {
     pub temp: PathBuf,
     pub target: PathBuf,
@@ -137,7 +138,7 @@ pub fn write_reports(dir: &Path, set: &ReportSet<'_>) -> Result<Vec<PathBuf>, Re
 }
 
 /// Writes one streamed file under its temporary name, registered in
-/// `pending` first so a failure cleans it up.
+/// `pending` before it is created so an error or a panic removes it.
 fn write_text_file(
     dir: &Path,
     file_name: &str,
@@ -145,16 +146,15 @@ fn write_text_file(
     write: impl FnOnce(&mut BufWriter<File>) -> Result<(), ReportError>,
 ) -> Result<(), ReportError> {
     let p = Pending::new(dir, file_name);
+    pending.push(p.clone());
     let result = p.create().and_then(|mut out| {
         write(&mut out)?;
         out.flush().map_err(|e| p.io_error(e))
     });
-    let result = result.map_err(|e| match e {
+    result.map_err(|e| match e {
         ReportError::Io { source, .. } => p.io_error(source),
         other => other,
-    });
-    pending.push(p);
-    result
+    })
 }
 
 impl From<io::Error> for ReportError {
@@ -263,6 +263,21 @@ mod tests {
         });
         assert!(outcome.is_err());
         assert!(!temp.exists());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_writer_that_panics_mid_file_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut unfinished = Unfinished(Vec::new());
+            let _ = write_text_file(dir.path(), "devices.csv", &mut unfinished.0, |out| {
+                out.write_all(b"half a report")?;
+                out.flush()?;
+                panic!("a bug in a writer");
+            });
+        }));
+        assert!(outcome.is_err());
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 }

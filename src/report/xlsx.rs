@@ -28,17 +28,17 @@ pub(crate) fn write_xlsx<T>(
     cells: Cells<'_, T>,
     pending: &mut Vec<Pending>,
 ) -> Result<(), ReportError> {
+    // Each file is registered before it is written, so an error or a panic
+    // removes it.
     if rows.len() <= CHUNK_ROWS {
         let p = Pending::new(dir, &format!("{name}.xlsx"));
-        let result = write_chunk(&p, name, headers, rows, cells);
-        pending.push(p);
-        return result;
+        pending.push(p.clone());
+        return write_chunk(&p, name, headers, rows, cells);
     }
     for (index, chunk) in rows.chunks(CHUNK_ROWS).enumerate() {
         let p = Pending::new(dir, &format!("{name}_{index:04}.xlsx"));
-        let result = write_chunk(&p, name, headers, chunk, cells);
-        pending.push(p);
-        result?;
+        pending.push(p.clone());
+        write_chunk(&p, name, headers, chunk, cells)?;
     }
     Ok(())
 }
