@@ -84,6 +84,11 @@ impl Layout {
         columns
     }
 
+    /// The names of `columns`, for headers.
+    pub fn headers(self) -> Vec<&'static str> {
+        self.columns().into_iter().map(|(_, name)| name).collect()
+    }
+
     /// The keys of a JSON row: tbx's twelve, and `linked` when asked for.
     pub fn json_columns(self) -> Vec<(usize, &'static str)> {
         let mut columns: Vec<(usize, &'static str)> = COLUMNS.iter().copied().enumerate().collect();

@@ -153,7 +153,7 @@ fn fit(value: &str, width: usize) -> String {
 }
 
 fn table_cells(rows: &[Row], layout: Layout) -> (Vec<&'static str>, Vec<Vec<String>>) {
-    let headers: Vec<&str> = layout.columns().into_iter().map(|(_, n)| n).collect();
+    let headers = layout.headers();
     let cells = rows
         .iter()
         .take(TABLE_ROWS)

@@ -18,7 +18,7 @@ pub fn defang(value: &str) -> Cow<'_, str> {
 }
 
 pub fn write_csv(out: &mut impl Write, rows: &[Row], layout: Layout) -> io::Result<()> {
-    let headers: Vec<&str> = layout.columns().into_iter().map(|(_, name)| name).collect();
+    let headers = layout.headers();
     write_table(out, &headers, rows, &|r: &Row| r.values_for(layout))
 }
 

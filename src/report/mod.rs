@@ -234,7 +234,7 @@ fn write_all(
         })?;
     }
     if formats.xlsx {
-        let headers: Vec<&str> = layout.columns().into_iter().map(|(_, n)| n).collect();
+        let headers = layout.headers();
         xlsx::write_xlsx(
             dir,
             name,
