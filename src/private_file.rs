@@ -3,6 +3,17 @@
 //! they never exist with looser permissions.
 
 use std::path::Path;
+use std::time::Duration;
+
+/// Opens the SQLite database at `path`, created privately when missing.
+/// Another run may hold it: a writer waits up to 10 s rather than failing.
+pub fn open_private_db(path: &Path) -> Result<rusqlite::Connection, String> {
+    create_private(path).map_err(|e| e.to_string())?;
+    let conn = rusqlite::Connection::open(path).map_err(|e| e.to_string())?;
+    conn.busy_timeout(Duration::from_secs(10))
+        .map_err(|e| e.to_string())?;
+    Ok(conn)
+}
 
 /// Creates `path` (and its folder) privately; tightens an existing file.
 #[cfg(unix)]

@@ -6,9 +6,8 @@
 //! or credential is ever stored here.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use crate::private_file::create_private;
+use crate::private_file::open_private_db;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection};
 use thiserror::Error;
@@ -117,10 +116,7 @@ impl EventStore {
             path: path.display().to_string(),
             detail,
         };
-        create_private(path).map_err(|e| err(e.to_string()))?;
-        let conn = Connection::open(path).map_err(|e| err(e.to_string()))?;
-        conn.busy_timeout(Duration::from_secs(10))
-            .map_err(|e| err(e.to_string()))?;
+        let conn = open_private_db(path).map_err(err)?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS events (
                  seq INTEGER PRIMARY KEY AUTOINCREMENT,

@@ -6,9 +6,8 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use crate::private_file::create_private;
+use crate::private_file::open_private_db;
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -74,10 +73,7 @@ fn parse_time(s: Option<String>) -> Option<DateTime<Utc>> {
 impl SecretsDb {
     /// Opens (creating when missing) the database at `path`.
     pub fn open(path: &Path) -> Result<Self, AuthError> {
-        create_private(path).map_err(|e| store_error(path, e))?;
-        let conn = Connection::open(path).map_err(|e| store_error(path, e))?;
-        conn.busy_timeout(Duration::from_secs(10))
-            .map_err(|e| store_error(path, e))?;
+        let conn = open_private_db(path).map_err(|e| store_error(path, e))?;
         let db = Self {
             conn,
             path: path.to_path_buf(),
