@@ -17,7 +17,7 @@ pub fn open_private_db(path: &Path) -> Result<rusqlite::Connection, String> {
 
 /// Creates `path` (and its folder) privately; tightens an existing file.
 #[cfg(unix)]
-pub fn create_private(path: &Path) -> std::io::Result<()> {
+fn create_private(path: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
     if let Some(dir) = path.parent() {
         if !dir.exists() {
@@ -44,7 +44,7 @@ pub fn create_private(path: &Path) -> std::io::Result<()> {
 
 /// Creates the folder; permissions are the platform's (per-user profile).
 #[cfg(not(unix))]
-pub fn create_private(path: &Path) -> std::io::Result<()> {
+fn create_private(path: &Path) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
