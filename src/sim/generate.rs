@@ -155,22 +155,20 @@ impl Gen {
             // About one member in eight also has a computer that was unlinked.
             let unlinked = usize::from(self.rng.gen_ratio(1, 8));
             for k in 0..linked + unlinked {
-                let (client_type, platform) = *[
-                    ("windows", "Windows 11 Pro"),
-                    ("windows", "Windows 10 Enterprise"),
-                    ("mac", "macOS 14.5"),
-                    ("mac", "macOS 15.1"),
-                    ("linux", "Ubuntu 24.04 LTS"),
-                    ("other", "ChromeOS 126"),
-                    ("chromeos", "ChromeOS Flex"),
+                // Never `other`: that is the open union's catch-all, which
+                // readers map unknown tags to and servers never send (the
+                // official SDKs refuse it). `chromeos` is the unknown tag.
+                let (client_type, platform, _) = *[
+                    ("windows", "Windows 11 Pro", 10),
+                    ("windows", "Windows 10 Enterprise", 10),
+                    ("mac", "macOS 14.5", 6),
+                    ("mac", "macOS 15.1", 6),
+                    ("linux", "Ubuntu 24.04 LTS", 2),
+                    ("linux", "ChromeOS 126", 1),
+                    ("chromeos", "ChromeOS Flex", 1),
                 ]
-                .choose_weighted(&mut self.rng, |(t, _)| match *t {
-                    "windows" => 10,
-                    "mac" => 6,
-                    "linux" => 2,
-                    _ => 1,
-                })
-                .unwrap_or(&("windows", "Windows 11 Pro"));
+                .choose_weighted(&mut self.rng, |(_, _, weight)| *weight)
+                .unwrap_or(&("windows", "Windows 11 Pro", 10));
                 // Hostile names go to linked clients, so they reach reports.
                 let hostile_name = if k == 0 && linked > 0 {
                     hostile.next()
@@ -678,6 +676,10 @@ mod tests {
         assert_eq!(index.member_by_id.len(), 60);
         let text = serde_json::to_string(&team.events).unwrap();
         assert!(text.contains("paused_by_policy"));
+        // Unknown tags yes, the catch-all never (index() refuses it too).
+        let devices = serde_json::to_string(&team.devices).unwrap();
+        assert!(text.contains(r#"{".tag":"chromeos"}"#));
+        assert!(!format!("{text}{devices}").contains(r#"{".tag":"other"}"#));
         assert!(text.contains("\"admin\""));
         assert!(text.contains("desktop_device_session"));
         let marks = boundary_marks(spec().anchor).map(format_dropbox_time);

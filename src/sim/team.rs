@@ -103,8 +103,18 @@ impl SimTeam {
                 index.known_accounts.insert(account.to_string());
             }
         }
+        for (i, devices) in self.devices.iter().enumerate() {
+            if sends_catch_all_client_type(devices) {
+                return Err(TeamFileError::Invalid(format!(
+                    "devices #{i}: {CATCH_ALL_CLIENT_TYPE}"
+                )));
+            }
+        }
         for (i, event) in self.events.iter().enumerate() {
             let invalid = |what: &str| TeamFileError::Invalid(format!("event #{i}: {what}"));
+            if sends_catch_all_client_type(event) {
+                return Err(invalid(CATCH_ALL_CLIENT_TYPE));
+            }
             let timestamp = event
                 .get("timestamp")
                 .and_then(Value::as_str)
@@ -126,6 +136,23 @@ impl SimTeam {
             });
         }
         Ok(index)
+    }
+}
+
+const CATCH_ALL_CLIENT_TYPE: &str = "client_type \"other\" is the open union's catch-all, \
+    which Dropbox never sends (the official SDKs refuse it); use windows, mac, linux, \
+    or a new tag such as chromeos";
+
+/// Whether a `client_type` anywhere in the value is the catch-all `other`.
+/// The simulator serves team files as they are, so it refuses to load what
+/// no real server would send rather than break SDK-based clients.
+fn sends_catch_all_client_type(value: &Value) -> bool {
+    match value {
+        Value::Object(map) => map.iter().any(|(key, v)| {
+            (key == "client_type" && tag(v) == Some("other")) || sends_catch_all_client_type(v)
+        }),
+        Value::Array(items) => items.iter().any(sends_catch_all_client_type),
+        _ => false,
     }
 }
 
@@ -153,4 +180,54 @@ fn accounts_of(event: &Value) -> Vec<String> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn team_with(devices: Vec<Value>, events: Vec<Value>) -> SimTeam {
+        SimTeam {
+            name: "T".into(),
+            team_id: "dbtid:T".into(),
+            num_licensed_users: None,
+            members: vec![],
+            devices,
+            events,
+        }
+    }
+
+    fn event(client_type: &str) -> Value {
+        json!({"timestamp": "2026-06-01T00:00:00Z", "event_category": {".tag": "devices"},
+               "event_type": {".tag": "device_sync_backup_status_changed"},
+               "details": {".tag": "device_sync_backup_status_changed_details",
+                           "desktop_device_session_info": {"host_name": "H",
+                               "client_type": {".tag": client_type}, "platform": "P",
+                               "is_delete_on_unlink_supported": true},
+                           "previous_value": {".tag": "enabled"}, "new_value": {".tag": "disabled"}}})
+    }
+
+    #[test]
+    fn a_catch_all_client_type_is_refused_with_its_place() {
+        let err = team_with(vec![], vec![event("mac"), event("other")])
+            .index()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("team file: event #1: client_type \"other\""),
+            "{err}"
+        );
+        let devices = json!({"team_member_id": "dbmid:A", "desktop_clients": [
+            {"session_id": "dbdsid:A", "host_name": "H", "client_type": {".tag": "other"}}]});
+        let err = team_with(vec![devices], vec![]).index().unwrap_err();
+        assert!(err.to_string().contains("devices #0: client_type"), "{err}");
+    }
+
+    #[test]
+    fn unknown_client_types_are_served() {
+        team_with(vec![], vec![event("chromeos"), event("linux")])
+            .index()
+            .unwrap();
+    }
 }
