@@ -374,21 +374,31 @@ fn an_endless_body_is_cut_at_64_mib() {
     );
 }
 
-#[test]
-fn a_server_that_never_answers_times_out_within_the_budget() {
-    let server = Hostile::start(Mode::NeverAnswers, 1);
-    let transport = server.transport(|c| {
-        c.read_timeout = Duration::from_millis(200);
-        c.timeout_budget = Duration::from_millis(600);
-    });
+/// `team/get_info` through the library transport with limits `tune` sets:
+/// the error, and how long it took to come.
+fn get_info_failure(
+    server: &Hostile,
+    tune: impl FnOnce(&mut TransportConfig),
+) -> (String, Duration) {
+    let transport = server.transport(tune);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let started = Instant::now();
     let err = rt
         .block_on(transport.rpc_void::<Value>("team/get_info"))
         .unwrap_err();
-    let elapsed = started.elapsed();
+    (err.to_string(), started.elapsed())
+}
+
+#[test]
+fn a_server_that_never_answers_times_out_within_the_budget() {
+    // 60 s and about 3 minutes by default; scaled down 300 times.
+    let server = Hostile::start(Mode::NeverAnswers, 1);
+    let (err, elapsed) = get_info_failure(&server, |c| {
+        c.read_timeout = Duration::from_millis(200);
+        c.timeout_budget = Duration::from_millis(600);
+    });
     assert_eq!(
-        err.to_string(),
+        err,
         "timed out after 0.2 s waiting for team/get_info (3 attempts); giving up"
     );
     assert_eq!(server.calls("team/get_info"), 3);
@@ -398,19 +408,13 @@ fn a_server_that_never_answers_times_out_within_the_budget() {
 #[test]
 fn a_body_that_trickles_in_is_bounded_by_the_attempt_timeout() {
     let server = Hostile::start(Mode::Trickles, 1);
-    let transport = server.transport(|c| {
+    let (err, elapsed) = get_info_failure(&server, |c| {
         c.read_timeout = Duration::from_millis(300);
         c.attempt_timeout = Duration::from_millis(500);
         c.timeout_budget = Duration::from_millis(900);
     });
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let started = Instant::now();
-    let err = rt
-        .block_on(transport.rpc_void::<Value>("team/get_info"))
-        .unwrap_err();
-    let elapsed = started.elapsed();
     assert_eq!(
-        err.to_string(),
+        err,
         "timed out after 0.5 s reading the response of team/get_info (2 attempts); giving up"
     );
     assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
