@@ -273,30 +273,10 @@ impl Transport {
                 Outcome::Done(bytes) => return Ok(self.done(route, bytes, &mut record)),
                 Outcome::Fail(err) => {
                     record.note = Some(err.to_string());
-                    // A rejected token is refreshed (one refresh shared by
-                    // every concurrent caller) and the request repeated; a
-                    // request refreshes at most MAX_REFRESHES times, so a
-                    // server that refuses every token cannot loop us.
-                    let rejected = matches!(
-                        err,
-                        ApiError::ExpiredToken { .. } | ApiError::InvalidToken { .. }
-                    );
-                    if rejected && budget.refreshes < MAX_REFRESHES {
-                        let renewal = self
-                            .config
-                            .tokens
-                            .refresh_after_rejection(generation)
-                            .await?;
-                        if renewal != Renewal::Impossible {
-                            // Only this request's own refreshes count: a
-                            // token renewed by another caller is simply retried.
-                            if renewal == Renewal::Refreshed {
-                                budget.refreshes += 1;
-                            }
-                            record.retry_in = Some(Duration::ZERO);
-                            self.observe(&record);
-                            continue;
-                        }
+                    if self.renewed(&err, generation, &mut budget).await? {
+                        record.retry_in = Some(Duration::ZERO);
+                        self.observe(&record);
+                        continue;
                     }
                     self.observe(&record);
                     return Err(err);
@@ -319,6 +299,36 @@ impl Transport {
                 }
             }
         }
+    }
+
+    /// Whether the token `err` rejected was renewed, so the request can be
+    /// repeated. One refresh is shared by every concurrent caller; a request
+    /// refreshes at most MAX_REFRESHES times, so a server that refuses every
+    /// token cannot loop us.
+    async fn renewed(
+        &self,
+        err: &ApiError,
+        generation: u64,
+        budget: &mut Budget,
+    ) -> Result<bool, ApiError> {
+        let rejected = matches!(
+            err,
+            ApiError::ExpiredToken { .. } | ApiError::InvalidToken { .. }
+        );
+        if !rejected || budget.refreshes >= MAX_REFRESHES {
+            return Ok(false);
+        }
+        let renewal = self
+            .config
+            .tokens
+            .refresh_after_rejection(generation)
+            .await?;
+        // Only this request's own refreshes count: a token renewed by
+        // another caller is simply retried.
+        if renewal == Renewal::Refreshed {
+            budget.refreshes += 1;
+        }
+        Ok(renewal != Renewal::Impossible)
     }
 
     /// A successful body, its invalid text (if any) repaired and noted.
