@@ -20,6 +20,7 @@ use serde_json::{json, Value};
 use tbx::domain::period::Period;
 use tbx::dropbox::auth::tokens::TokenSource;
 use tbx::dropbox::auth::{AccessToken, ApiBase};
+use tbx::dropbox::bandwidth::Bandwidth;
 use tbx::dropbox::{devices, team_log, ApiError, Transport, TransportConfig};
 
 /// What the server does wrong.
@@ -41,6 +42,9 @@ enum Mode {
     NeverAnswers,
     /// `team/get_info` answers 200 and then one byte every 50 ms, forever.
     Trickles,
+    /// An honest `team/get_info` of 2 KiB in three pieces: 1 KiB, 512 B,
+    /// and the rest 600 ms later.
+    InPieces,
 }
 
 struct Hostile {
@@ -145,6 +149,20 @@ async fn answer(
                 Some((Ok::<_, std::io::Error>(Bytes::from_static(b" ")), ()))
             });
             Body::from_stream(drip).into_response()
+        }
+        ("team/get_info", Mode::InPieces) => {
+            let text = json!({"name": "x".repeat(2000), "team_id": "dbtid:hostile"}).to_string();
+            let bytes = Bytes::from(text);
+            let pieces = vec![
+                (0, bytes.slice(..1024)),
+                (0, bytes.slice(1024..1536)),
+                (600, bytes.slice(1536..)),
+            ];
+            let stream = futures_util::stream::iter(pieces).then(|(delay, piece)| async move {
+                tokio::time::sleep(Duration::from_millis(delay)).await;
+                Ok::<_, std::io::Error>(piece)
+            });
+            Body::from_stream(stream).into_response()
         }
         ("team/get_info", _) => json_response(&json!({
             "name": "Hostile Corp", "team_id": "dbtid:hostile",
@@ -418,6 +436,24 @@ fn a_body_that_trickles_in_is_bounded_by_the_attempt_timeout() {
         "timed out after 0.5 s reading the response of team/get_info (2 attempts); giving up"
     );
     assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
+}
+
+#[test]
+fn bandwidth_waits_do_not_count_against_the_attempt_timeout() {
+    let server = Hostile::start(Mode::InPieces, 1);
+    let transport = server.transport(|c| {
+        // 1 KiB a second, the first second's worth at once: the second
+        // piece waits 0.5 s, so the last one is awaited after 300 ms; the
+        // attempt itself has not used 300 ms.
+        c.bandwidth = Some(Arc::new(Bandwidth::new(1)));
+        c.attempt_timeout = Duration::from_millis(300);
+    });
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let started = Instant::now();
+    let info: Value = rt.block_on(transport.rpc_void("team/get_info")).unwrap();
+    assert_eq!(info["team_id"], "dbtid:hostile");
+    assert!(started.elapsed() >= Duration::from_millis(800));
+    assert_eq!(server.calls("team/get_info"), 1);
 }
 
 #[test]
