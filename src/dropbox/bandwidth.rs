@@ -31,8 +31,9 @@ impl Bandwidth {
         }
     }
 
-    /// Takes `bytes` from the bucket, waiting as long as the limit needs.
-    pub async fn consume(&self, bytes: usize) {
+    /// Takes `bytes` from the bucket, waiting as long as the limit needs;
+    /// returns the wait (which no read timeout should count).
+    pub async fn consume(&self, bytes: usize) -> Duration {
         let wait = {
             let mut bucket = self.state.lock().await;
             let now = Instant::now();
@@ -50,6 +51,7 @@ impl Bandwidth {
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
         }
+        wait
     }
 }
 

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
+use super::paging::PageGuard;
 use super::transport::Transport;
 use super::union::Tag;
 use crate::domain::row::LinkedDevice;
@@ -75,7 +76,9 @@ async fn list(
     mut on_page: impl FnMut(usize),
 ) -> Result<Vec<LinkedDevice>, ApiError> {
     let mut resets = 0;
+    let mut guard = PageGuard::new(transport.max_empty_pages());
     'restart: loop {
+        guard.restart();
         let mut devices = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
@@ -94,15 +97,18 @@ async fn list(
                 }
                 Err(e) => return Err(e),
             };
+            let members = page.devices.len();
             devices.extend(page.devices.into_iter().flat_map(to_linked_devices));
             on_page(devices.len());
             if !page.has_more {
                 return Ok(devices);
             }
-            cursor = Some(page.cursor.ok_or_else(|| ApiError::Decode {
+            let next = page.cursor.ok_or_else(|| ApiError::Decode {
                 route: ROUTE.into(),
                 detail: "has_more is true but no cursor was given".into(),
-            })?);
+            })?;
+            guard.follow(ROUTE, &next, members)?;
+            cursor = Some(next);
         }
     }
 }

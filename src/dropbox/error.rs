@@ -37,6 +37,21 @@ pub enum ApiError {
         attempts: u32,
         last: String,
     },
+    /// Every attempt ran into a timeout until the request's budget for
+    /// timeouts was spent.
+    #[error("{last} ({attempts} attempts); giving up")]
+    TimedOut {
+        route: String,
+        attempts: u32,
+        last: String,
+    },
+    /// A body larger than any real page: read no further.
+    #[error("response of {route} exceeds {limit}")]
+    TooLarge { route: String, limit: String },
+    /// A listing the server never lets end (a cursor given twice, or empty
+    /// pages without end).
+    #[error("{route}: the listing never ends ({detail}); giving up")]
+    EndlessListing { route: String, detail: String },
     #[error("{route}: unexpected HTTP {status}: {first_line}")]
     Unexpected {
         route: String,

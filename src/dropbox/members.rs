@@ -7,6 +7,7 @@ use std::collections::{BTreeSet, HashMap};
 use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
+use super::paging::PageGuard;
 use super::transport::Transport;
 use crate::domain::row::Owner;
 
@@ -155,8 +156,11 @@ async fn list_all(
         include_removed: false,
     };
     let mut restarts = 0;
-    let mut page: ListPage = transport.rpc(ROUTE_LIST, &arg).await?;
+    let mut guard = PageGuard::new(transport.max_empty_pages());
+    let mut route = ROUTE_LIST;
+    let mut page: ListPage = transport.rpc(route, &arg).await?;
     loop {
+        let listed = page.members.len();
         for member in page.members {
             if wanted.contains(&member.profile.team_member_id) {
                 let (id, owner) = member.profile.into_owner();
@@ -167,6 +171,8 @@ async fn list_all(
             return Ok(());
         }
         let cursor = page.cursor;
+        guard.follow(route, &cursor, listed)?;
+        route = ROUTE_CONTINUE;
         page = match transport
             .rpc(ROUTE_CONTINUE, &ContinueArg { cursor: &cursor })
             .await
@@ -175,6 +181,8 @@ async fn list_all(
             // An invalidated cursor: list again (what was found is kept).
             Err(e) if e.route_tag() == Some("invalid_cursor") && restarts < MAX_RESTARTS => {
                 restarts += 1;
+                guard.restart();
+                route = ROUTE_LIST;
                 transport.rpc(ROUTE_LIST, &arg).await?
             }
             Err(e) => return Err(e),

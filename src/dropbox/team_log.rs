@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::error::ApiError;
+use super::paging::PageGuard;
 use super::transport::Transport;
 use super::union::Tag;
 use crate::domain::fold::StatusChange;
@@ -248,7 +249,10 @@ async fn scan_window<F: FnMut(StatusChange, &RawValue, &EventScan)>(
     window: Window,
 ) -> Result<(), ApiError> {
     let mut listing_start = window.start;
+    let mut guard = PageGuard::new(transport.max_empty_pages());
     'listing: loop {
+        // A restarted listing is a fresh chain of cursors.
+        guard.restart();
         let arg = GetEventsArg {
             limit: PAGE_LIMIT,
             time: TimeRangeArg {
@@ -260,7 +264,7 @@ async fn scan_window<F: FnMut(StatusChange, &RawValue, &EventScan)>(
         let mut route = ROUTE_GET_EVENTS;
         let mut bytes = transport.rpc_bytes(route, &arg).await?;
         loop {
-            let (has_more, cursor) = {
+            let (has_more, cursor, events) = {
                 let mut state = lock(&shared.state);
                 let (scan, on_change) = &mut *state;
                 fold_page(route, &bytes, scan, on_change)?
@@ -268,6 +272,7 @@ async fn scan_window<F: FnMut(StatusChange, &RawValue, &EventScan)>(
             if !has_more {
                 return Ok(());
             }
+            guard.follow(route, &cursor, events)?;
             if route == ROUTE_GET_EVENTS && listing_start == window.start && idle_worker(shared) {
                 if let Some((a, b)) = window.halves(shared.now) {
                     let mut queue = lock(&shared.queue);
@@ -330,18 +335,20 @@ fn restart_point(e: &ApiError, period: &Period, listing_start: DateTime<Utc>) ->
     }
 }
 
-/// Folds one page's events; returns `has_more` and the next cursor.
+/// Folds one page's events; returns `has_more`, the next cursor and the
+/// number of events on the page.
 fn fold_page(
     route: &str,
     bytes: &[u8],
     scan: &mut EventScan,
     on_change: &mut impl FnMut(StatusChange, &RawValue, &EventScan),
-) -> Result<(bool, String), ApiError> {
+) -> Result<(bool, String, usize), ApiError> {
     let page: EventsPage = serde_json::from_slice(bytes).map_err(|e| ApiError::Decode {
         route: route.into(),
         detail: e.to_string(),
     })?;
     scan.pages += 1;
+    let events = page.events.len();
     for raw in page.events {
         match to_change(route, raw)? {
             Some(change) => {
@@ -351,7 +358,7 @@ fn fold_page(
             None => scan.other_events += 1,
         }
     }
-    Ok((page.has_more, page.cursor))
+    Ok((page.has_more, page.cursor, events))
 }
 
 /// What the history report and `-include-unlinked` read of an event beyond

@@ -1,11 +1,15 @@
 //! The one HTTP transport every route goes through: authorization header,
 //! JSON bodies, error classification, and the retry policy (429 waits for
 //! `Retry-After`; 5xx and network failures back off exponentially with full
-//! jitter). Each call is reported to an observer for `-verbose` and the job
-//! log; observers never see headers or tokens.
+//! jitter). A misbehaving server cannot hang or exhaust the run: each
+//! attempt has a connect, a read (idle) and a whole-attempt timeout, the
+//! timeouts of one request share a budget, bodies are capped in size, and
+//! invalid text is repaired (see `lenient`). Each call is reported to an
+//! observer for `-verbose` and the job log; observers never see headers or
+//! tokens.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rand::Rng;
 use serde::de::DeserializeOwned;
@@ -15,6 +19,7 @@ use super::auth::tokens::{Renewal, TokenSource};
 use super::auth::ApiBase;
 use super::bandwidth::Bandwidth;
 use super::error::{first_line, ApiError};
+use super::lenient;
 
 /// What one finished HTTP attempt looked like, for logs. No secrets.
 #[derive(Debug, Clone)]
@@ -31,6 +36,9 @@ pub struct CallRecord {
     /// Set when the transport will retry, with the wait before the retry.
     pub retry_in: Option<Duration>,
     pub note: Option<String>,
+    /// Something the run survived but the log should say (invalid text
+    /// replaced in the response).
+    pub warning: Option<String>,
 }
 
 pub type CallObserver = Arc<dyn Fn(&CallRecord) + Send + Sync>;
@@ -51,6 +59,20 @@ pub struct TransportConfig {
     pub bandwidth: Option<Arc<Bandwidth>>,
     /// `-concurrency`: requests in flight at once, whoever sends them.
     pub max_in_flight: usize,
+    /// Connecting to the server, per attempt.
+    pub connect_timeout: Duration,
+    /// Silence from the server (waiting for the headers, or for the next
+    /// piece of the body), per attempt.
+    pub read_timeout: Duration,
+    /// One whole attempt, not counting the waits `-bandwidth-kb` imposes:
+    /// a body that trickles in cannot hold an attempt forever.
+    pub attempt_timeout: Duration,
+    /// Time one request may spend on attempts that timed out, all told.
+    pub timeout_budget: Duration,
+    /// Bytes one response may have; the largest real page is a few MB.
+    pub max_response_bytes: usize,
+    /// Empty pages in a row one listing may return (see `paging`).
+    pub max_empty_pages: u32,
 }
 
 impl TransportConfig {
@@ -65,6 +87,12 @@ impl TransportConfig {
             observer: None,
             bandwidth: None,
             max_in_flight: 8,
+            connect_timeout: CONNECT_TIMEOUT,
+            read_timeout: READ_TIMEOUT,
+            attempt_timeout: Duration::from_secs(120),
+            timeout_budget: Duration::from_secs(180),
+            max_response_bytes: 64 * MIB,
+            max_empty_pages: super::paging::MAX_EMPTY_PAGES,
         }
     }
 }
@@ -75,13 +103,30 @@ pub struct Transport {
     in_flight: tokio::sync::Semaphore,
 }
 
-/// The one HTTP client of a run (also used for the token endpoint):
-/// timeouts, no redirects, and the proxy choice. Loopback never goes
-/// through a proxy.
+const MIB: usize = 1024 * 1024;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const READ_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The HTTP client of the token endpoint (small bodies, so reqwest's own
+/// whole-request timeout does).
 pub fn http_client(base: &ApiBase, proxy: Option<&str>) -> Result<reqwest::Client, ApiError> {
-    let mut builder = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
+    client_builder(base, proxy, CONNECT_TIMEOUT, READ_TIMEOUT)?
         .timeout(Duration::from_secs(120))
+        .build()
+        .map_err(client_error)
+}
+
+/// Timeouts, no redirects, and the proxy choice. Loopback never goes
+/// through a proxy.
+fn client_builder(
+    base: &ApiBase,
+    proxy: Option<&str>,
+    connect_timeout: Duration,
+    read_timeout: Duration,
+) -> Result<reqwest::ClientBuilder, ApiError> {
+    let mut builder = reqwest::Client::builder()
+        .connect_timeout(connect_timeout)
+        .read_timeout(read_timeout)
         .user_agent(concat!("tbx-rs/", env!("CARGO_PKG_VERSION")))
         .redirect(reqwest::redirect::Policy::none());
     builder = match proxy {
@@ -98,10 +143,14 @@ pub fn http_client(base: &ApiBase, proxy: Option<&str>) -> Result<reqwest::Clien
         }
         None => builder,
     };
-    builder.build().map_err(|e| ApiError::Decode {
+    Ok(builder)
+}
+
+fn client_error(e: reqwest::Error) -> ApiError {
+    ApiError::Decode {
         route: "http client".into(),
         detail: e.to_string(),
-    })
+    }
 }
 
 /// The Stone error envelope of 401/403/409/429 responses.
@@ -117,10 +166,21 @@ enum Outcome {
     Done(Vec<u8>),
     Retry {
         wait: Duration,
-        rate_limited: bool,
+        kind: RetryKind,
         last: String,
     },
     Fail(ApiError),
+}
+
+/// Which budget a retry draws on.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RetryKind {
+    /// 429: the wait for `Retry-After`.
+    RateLimited,
+    /// 5xx and dropped connections: the attempts.
+    Error,
+    /// A timeout: the attempts, and the time spent on timed-out attempts.
+    TimedOut,
 }
 
 const BACKOFF_CAP: Duration = Duration::from_secs(60);
@@ -129,13 +189,25 @@ const MAX_REFRESHES: u32 = 3;
 
 impl Transport {
     pub fn new(config: TransportConfig) -> Result<Self, ApiError> {
-        let http = http_client(&config.base, config.proxy.as_deref())?;
+        let http = client_builder(
+            &config.base,
+            config.proxy.as_deref(),
+            config.connect_timeout,
+            config.read_timeout,
+        )?
+        .build()
+        .map_err(client_error)?;
         let in_flight = tokio::sync::Semaphore::new(config.max_in_flight.max(1));
         Ok(Self {
             http,
             config,
             in_flight,
         })
+    }
+
+    /// Empty pages in a row a listing may take (`TransportConfig`).
+    pub fn max_empty_pages(&self) -> u32 {
+        self.config.max_empty_pages
     }
 
     /// Calls an RPC route (`team_log/get_events`) with a JSON argument and
@@ -167,14 +239,10 @@ impl Transport {
 
     async fn call(&self, route: &str, body: Option<Vec<u8>>) -> Result<Vec<u8>, ApiError> {
         let url = format!("{}/2/{route}", self.config.base.as_str());
-        let mut attempt = 0u32;
-        let mut error_attempts = 0u32;
-        let mut rate_limit_waited = Duration::ZERO;
-        let mut refreshes = 0u32;
+        let mut budget = Budget::default();
         loop {
-            attempt += 1;
+            budget.attempt += 1;
             let (token, generation) = self.config.tokens.token().await?;
-            let started = Instant::now();
             let mut request = self.http.post(&url).bearer_auth(token.secret());
             if let Some(body) = &body {
                 request = request
@@ -186,101 +254,35 @@ impl Transport {
                 request: body
                     .as_ref()
                     .map(|b| String::from_utf8_lossy(b).into_owned()),
-                attempt,
+                attempt: budget.attempt,
                 status: None,
                 elapsed: Duration::ZERO,
                 response_bytes: 0,
                 request_id: None,
                 retry_in: None,
                 note: None,
+                warning: None,
             };
             // A permit per attempt: waits between retries hold none.
             let permit = self.in_flight.acquire().await.ok();
-            let outcome = match request.send().await {
-                Ok(response) => {
-                    record.status = Some(response.status().as_u16());
-                    record.request_id = header(&response, "x-dropbox-request-id");
-                    let retry_after =
-                        header(&response, "retry-after").and_then(|v| v.trim().parse::<u64>().ok());
-                    let status = response.status().as_u16();
-                    match self.read_body(response).await {
-                        Ok(bytes) => {
-                            record.response_bytes = bytes.len();
-                            self.classify(route, status, retry_after, &bytes, error_attempts)
-                        }
-                        Err(e) => self.network_retry(error_attempts, e),
-                    }
-                }
-                Err(e) => self.network_retry(error_attempts, e),
-            };
+            let outcome = self
+                .attempt(route, request, &mut record, budget.error_attempts)
+                .await;
             drop(permit);
-            record.elapsed = started.elapsed();
             let next = match outcome {
-                Outcome::Done(bytes) => {
-                    self.observe(&record);
-                    return Ok(bytes);
-                }
+                Outcome::Done(bytes) => return Ok(self.done(route, bytes, &mut record)),
                 Outcome::Fail(err) => {
                     record.note = Some(err.to_string());
-                    // A rejected token is refreshed (one refresh shared by
-                    // every concurrent caller) and the request repeated; a
-                    // request refreshes at most MAX_REFRESHES times, so a
-                    // server that refuses every token cannot loop us.
-                    let rejected = matches!(
-                        err,
-                        ApiError::ExpiredToken { .. } | ApiError::InvalidToken { .. }
-                    );
-                    if rejected && refreshes < MAX_REFRESHES {
-                        let renewal = self
-                            .config
-                            .tokens
-                            .refresh_after_rejection(generation)
-                            .await?;
-                        if renewal != Renewal::Impossible {
-                            // Only this request's own refreshes count: a
-                            // token renewed by another caller is simply retried.
-                            if renewal == Renewal::Refreshed {
-                                refreshes += 1;
-                            }
-                            record.retry_in = Some(Duration::ZERO);
-                            self.observe(&record);
-                            continue;
-                        }
+                    if self.renewed(&err, generation, &mut budget).await? {
+                        record.retry_in = Some(Duration::ZERO);
+                        self.observe(&record);
+                        continue;
                     }
                     self.observe(&record);
                     return Err(err);
                 }
-                Outcome::Retry {
-                    wait,
-                    rate_limited,
-                    last,
-                } => {
-                    if rate_limited {
-                        rate_limit_waited += wait;
-                        if rate_limit_waited > self.config.max_rate_limit_wait {
-                            Err(ApiError::Exhausted {
-                                route: route.into(),
-                                attempts: attempt,
-                                last: format!(
-                                    "{last}; rate limited for over {} s in total",
-                                    self.config.max_rate_limit_wait.as_secs()
-                                ),
-                            })
-                        } else {
-                            Ok((wait, last))
-                        }
-                    } else {
-                        error_attempts += 1;
-                        if error_attempts >= self.config.max_attempts {
-                            Err(ApiError::Exhausted {
-                                route: route.into(),
-                                attempts: attempt,
-                                last,
-                            })
-                        } else {
-                            Ok((wait, last))
-                        }
-                    }
+                Outcome::Retry { wait, kind, last } => {
+                    budget.spend(&self.config, route, kind, wait, record.elapsed, last)
                 }
             };
             match next {
@@ -299,17 +301,123 @@ impl Transport {
         }
     }
 
-    /// The response body, throttled by `-bandwidth-kb` when set.
-    async fn read_body(&self, mut response: reqwest::Response) -> Result<Vec<u8>, reqwest::Error> {
-        let Some(limit) = &self.config.bandwidth else {
-            return response.bytes().await.map(|b| b.to_vec());
+    /// Whether the token `err` rejected was renewed, so the request can be
+    /// repeated. One refresh is shared by every concurrent caller; a request
+    /// refreshes at most MAX_REFRESHES times, so a server that refuses every
+    /// token cannot loop us.
+    async fn renewed(
+        &self,
+        err: &ApiError,
+        generation: u64,
+        budget: &mut Budget,
+    ) -> Result<bool, ApiError> {
+        let rejected = matches!(
+            err,
+            ApiError::ExpiredToken { .. } | ApiError::InvalidToken { .. }
+        );
+        if !rejected || budget.refreshes >= MAX_REFRESHES {
+            return Ok(false);
+        }
+        let renewal = self
+            .config
+            .tokens
+            .refresh_after_rejection(generation)
+            .await?;
+        // Only this request's own refreshes count: a token renewed by
+        // another caller is simply retried.
+        if renewal == Renewal::Refreshed {
+            budget.refreshes += 1;
+        }
+        Ok(renewal != Renewal::Impossible)
+    }
+
+    /// A successful body, its invalid text (if any) repaired and noted.
+    fn done(&self, route: &str, bytes: Vec<u8>, record: &mut CallRecord) -> Vec<u8> {
+        let bytes = match lenient::repair(&bytes) {
+            Some(repaired) => {
+                record.warning = Some(format!(
+                    "{route}: the response held invalid text (bytes that are not UTF-8 or \
+                     a lone surrogate escape); replaced with U+FFFD"
+                ));
+                repaired
+            }
+            None => bytes,
         };
+        self.observe(record);
+        bytes
+    }
+
+    /// One attempt: send, then read the body, within the attempt's limits.
+    async fn attempt(
+        &self,
+        route: &str,
+        request: reqwest::RequestBuilder,
+        record: &mut CallRecord,
+        error_attempts: u32,
+    ) -> Outcome {
+        let started = tokio::time::Instant::now();
+        let mut deadline = started + self.config.attempt_timeout;
+        let outcome = match tokio::time::timeout_at(deadline, request.send()).await {
+            Err(_) => self.attempt_timed_out(route, error_attempts),
+            Ok(Err(e)) => self.network_retry(route, error_attempts, e),
+            Ok(Ok(response)) => {
+                let status = response.status().as_u16();
+                record.status = Some(status);
+                record.request_id = header(&response, "x-dropbox-request-id");
+                let retry_after =
+                    header(&response, "retry-after").and_then(|v| v.trim().parse::<u64>().ok());
+                match self
+                    .read_body(route, response, &mut deadline, error_attempts)
+                    .await
+                {
+                    Ok(bytes) => {
+                        record.response_bytes = bytes.len();
+                        self.classify(route, status, retry_after, &bytes, error_attempts)
+                    }
+                    Err(outcome) => outcome,
+                }
+            }
+        };
+        record.elapsed = started.elapsed();
+        outcome
+    }
+
+    /// The response body, read piece by piece: throttled by `-bandwidth-kb`
+    /// (whose waits push the attempt's deadline back), and never more than
+    /// `max_response_bytes`, whatever the server sends.
+    async fn read_body(
+        &self,
+        route: &str,
+        mut response: reqwest::Response,
+        deadline: &mut tokio::time::Instant,
+        error_attempts: u32,
+    ) -> Result<Vec<u8>, Outcome> {
+        let limit = self.config.max_response_bytes;
+        let too_large = || {
+            Outcome::Fail(ApiError::TooLarge {
+                route: route.into(),
+                limit: size(limit),
+            })
+        };
+        if response.content_length().is_some_and(|n| n > limit as u64) {
+            return Err(too_large());
+        }
         let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await? {
-            limit.consume(chunk.len()).await;
+        loop {
+            let chunk = match tokio::time::timeout_at(*deadline, response.chunk()).await {
+                Err(_) => return Err(self.attempt_timed_out(route, error_attempts)),
+                Ok(Err(e)) => return Err(self.network_retry(route, error_attempts, e)),
+                Ok(Ok(None)) => return Ok(body),
+                Ok(Ok(Some(chunk))) => chunk,
+            };
+            if body.len() + chunk.len() > limit {
+                return Err(too_large());
+            }
+            if let Some(bandwidth) = &self.config.bandwidth {
+                *deadline += bandwidth.consume(chunk.len()).await;
+            }
             body.extend_from_slice(&chunk);
         }
-        Ok(body)
     }
 
     fn observe(&self, record: &CallRecord) {
@@ -318,13 +426,36 @@ impl Transport {
         }
     }
 
-    fn network_retry(&self, error_attempts: u32, e: reqwest::Error) -> Outcome {
-        // Strip the URL: it is ours, and the message is clearer without it.
-        let detail = e.without_url().to_string();
+    fn network_retry(&self, route: &str, error_attempts: u32, e: reqwest::Error) -> Outcome {
+        let (kind, last) = if e.is_timeout() && e.is_connect() {
+            let after = seconds(self.config.connect_timeout);
+            let last = format!("timed out after {after} connecting to the server for {route}");
+            (RetryKind::TimedOut, last)
+        } else if e.is_timeout() {
+            let after = seconds(self.config.read_timeout);
+            (
+                RetryKind::TimedOut,
+                format!("timed out after {after} waiting for {route}"),
+            )
+        } else {
+            // Strip the URL: it is ours, and the message is clearer without it.
+            let detail = e.without_url().to_string();
+            (RetryKind::Error, format!("network error: {detail}"))
+        };
         Outcome::Retry {
             wait: self.backoff(error_attempts),
-            rate_limited: false,
-            last: format!("network error: {detail}"),
+            kind,
+            last,
+        }
+    }
+
+    /// The attempt's own deadline passed (the body kept trickling in).
+    fn attempt_timed_out(&self, route: &str, error_attempts: u32) -> Outcome {
+        let after = seconds(self.config.attempt_timeout);
+        Outcome::Retry {
+            wait: self.backoff(error_attempts),
+            kind: RetryKind::TimedOut,
+            last: format!("timed out after {after} reading the response of {route}"),
         }
     }
 
@@ -372,7 +503,7 @@ impl Transport {
                 let jitter = Duration::from_millis(rand::thread_rng().gen_range(0..=250));
                 Outcome::Retry {
                     wait: Duration::from_secs(seconds) + jitter,
-                    rate_limited: true,
+                    kind: RetryKind::RateLimited,
                     last: format!("HTTP 429 (retry after {seconds} s)"),
                 }
             }
@@ -381,7 +512,7 @@ impl Transport {
                 let wait = retry_after.map_or(backoff, |s| backoff.max(Duration::from_secs(s)));
                 Outcome::Retry {
                     wait,
-                    rate_limited: false,
+                    kind: RetryKind::Error,
                     last: format!("HTTP {status}: {}", first_line(body)),
                 }
             }
@@ -391,6 +522,82 @@ impl Transport {
                 first_line: first_line(body),
             }),
         }
+    }
+}
+
+/// What one request has used of its retry budgets.
+#[derive(Default)]
+struct Budget {
+    attempt: u32,
+    error_attempts: u32,
+    rate_limit_waited: Duration,
+    timed_out_for: Duration,
+    refreshes: u32,
+}
+
+impl Budget {
+    /// Charges a retry to its budget: the wait before it and the note, or
+    /// the error when the budget is spent.
+    fn spend(
+        &mut self,
+        config: &TransportConfig,
+        route: &str,
+        kind: RetryKind,
+        wait: Duration,
+        elapsed: Duration,
+        last: String,
+    ) -> Result<(Duration, String), ApiError> {
+        if kind == RetryKind::RateLimited {
+            self.rate_limit_waited += wait;
+            if self.rate_limit_waited > config.max_rate_limit_wait {
+                return Err(ApiError::Exhausted {
+                    route: route.into(),
+                    attempts: self.attempt,
+                    last: format!(
+                        "{last}; rate limited for over {} s in total",
+                        config.max_rate_limit_wait.as_secs()
+                    ),
+                });
+            }
+            return Ok((wait, last));
+        }
+        self.error_attempts += 1;
+        if kind == RetryKind::TimedOut {
+            self.timed_out_for += elapsed;
+            if self.timed_out_for >= config.timeout_budget {
+                return Err(ApiError::TimedOut {
+                    route: route.into(),
+                    attempts: self.attempt,
+                    last,
+                });
+            }
+        }
+        if self.error_attempts >= config.max_attempts {
+            return Err(ApiError::Exhausted {
+                route: route.into(),
+                attempts: self.attempt,
+                last,
+            });
+        }
+        Ok((wait, last))
+    }
+}
+
+/// `60 s`, or `0.2 s` for the short limits of tests.
+fn seconds(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{:.1} s", d.as_secs_f64())
+    }
+}
+
+/// `64 MiB`, or bytes when not a whole number of MiB.
+fn size(bytes: usize) -> String {
+    if bytes.is_multiple_of(MIB) {
+        format!("{} MiB", bytes / MIB)
+    } else {
+        format!("{bytes} bytes")
     }
 }
 

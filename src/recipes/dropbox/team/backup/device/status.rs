@@ -429,7 +429,10 @@ fn log_call(job: &Job, verbose: bool, call: &CallRecord) {
         .unwrap_or_default();
     job.capture(captured);
     fields["note"] = json!(call.note);
-    let level = if call.retry_in.is_some() {
+    if let Some(warning) = &call.warning {
+        fields["warning"] = json!(warning);
+    }
+    let level = if call.retry_in.is_some() || call.warning.is_some() {
         Level::Warn
     } else {
         Level::Debug
