@@ -1,6 +1,8 @@
-//! The local event store: a rerun fetches only what the store does not
-//! cover (plus the last hour before now), with the same rows as a cold run;
-//! `-no-cache` rebuilds; `config cache list|delete` show and clear it.
+//! The local event store: a rerun fetches only what the store has not
+//! settled (a fetch settles the times older than 24 hours before it), with
+//! the same rows as a cold run; `-no-cache` rebuilds, even a broken store;
+//! a broken store is moved aside and rebuilt; `config cache list|delete`
+//! show and clear it. Late events: tests/late_events.rs.
 
 mod common;
 
@@ -117,7 +119,7 @@ fn a_rerun_fetches_only_the_gaps_and_reports_the_same_rows() {
 }
 
 #[test]
-fn an_open_ended_rerun_refetches_only_the_last_hour() {
+fn an_open_ended_rerun_refetches_only_the_unsettled_day() {
     let team = team(30, 132);
     let sim = start(team.clone());
     let home = tempfile::tempdir().unwrap();
@@ -129,7 +131,11 @@ fn an_open_ended_rerun_refetches_only_the_last_hour() {
     assert!(run_in(home.path(), &sim, &["-start-time", &z(start)])
         .status
         .success());
-    assert_eq!(events_calls(&sim) - before, 1, "one call for the last hour");
+    assert_eq!(
+        events_calls(&sim) - before,
+        1,
+        "one call for the last day and the time since"
+    );
     assert_eq!(latest_rows(home.path()), expected_rows(&team, start, None));
 }
 
@@ -181,4 +187,100 @@ fn the_store_is_private_holds_no_token_and_can_be_listed_and_deleted() {
             .count(),
         0
     );
+}
+
+/// The newest job folder under `home`.
+fn latest_job(home: &Path) -> std::path::PathBuf {
+    let mut jobs: Vec<_> = std::fs::read_dir(home.join("jobs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    jobs.sort();
+    jobs.pop().unwrap()
+}
+
+fn store_files(home: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(home.join("store"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+/// A store file SQLite cannot use, in each way a disk or a crash breaks it.
+fn break_store(path: &Path, how: &str) {
+    match how {
+        "garbage" => std::fs::write(path, b"not a database at all\n".repeat(500)).unwrap(),
+        "truncated" => {
+            let len = std::fs::metadata(path).unwrap().len();
+            let file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+            file.set_len(len / 2).unwrap();
+        }
+        _ => unreachable!(),
+    }
+}
+
+#[test]
+fn a_broken_store_is_moved_aside_rebuilt_and_reported_in_one_line() {
+    let team = team(20, 134);
+    let sim = start(team.clone());
+    let start = anchor() - Duration::days(40);
+    let args = ["-start-time", &z(start)];
+    for how in ["garbage", "truncated"] {
+        let home = tempfile::tempdir().unwrap();
+        assert!(run_in(home.path(), &sim, &args).status.success());
+        let [name] = &store_files(home.path())[..] else {
+            panic!("one store")
+        };
+        break_store(&home.path().join("store").join(name), how);
+
+        let run = run_in(home.path(), &sim, &args);
+        let stderr = String::from_utf8_lossy(&run.stderr).to_string();
+        assert!(run.status.success(), "{how}: {stderr}");
+        let notes: Vec<&str> = stderr.lines().filter(|l| l.contains("corrupt-")).collect();
+        assert_eq!(notes.len(), 1, "{how}: {stderr}");
+        assert!(notes[0].contains("started a new one"), "{}", notes[0]);
+        assert_eq!(latest_rows(home.path()), expected_rows(&team, start, None));
+        let files = store_files(home.path());
+        assert_eq!(files.len(), 2, "{files:?}");
+        assert_eq!(&files[0], name);
+        assert!(
+            files[1].starts_with(&format!("{name}.corrupt-")),
+            "{files:?}"
+        );
+        let log = read_log(&latest_job(home.path()), "toolbox.log");
+        assert!(log.contains("event store rebuilt"), "{how}");
+
+        // The rebuilt store serves the next run.
+        assert!(run_in(home.path(), &sim, &args).status.success());
+        assert_eq!(store_files(home.path()).len(), 2);
+    }
+}
+
+#[test]
+fn no_cache_deletes_and_rebuilds_a_broken_store() {
+    let team = team(20, 135);
+    let sim = start(team.clone());
+    let start = anchor() - Duration::days(40);
+    for how in ["garbage", "truncated"] {
+        let home = tempfile::tempdir().unwrap();
+        assert!(run_in(home.path(), &sim, &["-start-time", &z(start)])
+            .status
+            .success());
+        let [name] = &store_files(home.path())[..] else {
+            panic!("one store")
+        };
+        break_store(&home.path().join("store").join(name), how);
+        let run = run_in(home.path(), &sim, &["-start-time", &z(start), "-no-cache"]);
+        let stderr = String::from_utf8_lossy(&run.stderr).to_string();
+        assert!(run.status.success(), "{how}: {stderr}");
+        assert_eq!(
+            stderr.lines().filter(|l| l.contains("deleted it")).count(),
+            1,
+            "{stderr}"
+        );
+        assert_eq!(latest_rows(home.path()), expected_rows(&team, start, None));
+        assert_eq!(store_files(home.path()), [name.clone()], "nothing kept");
+    }
 }
