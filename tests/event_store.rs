@@ -281,6 +281,10 @@ fn no_cache_deletes_and_rebuilds_a_broken_store() {
             "{stderr}"
         );
         assert_eq!(latest_rows(home.path()), expected_rows(&team, start, None));
-        assert_eq!(store_files(home.path()), [name.clone()], "nothing kept");
+        assert_eq!(
+            &store_files(home.path()),
+            std::slice::from_ref(name),
+            "nothing kept"
+        );
     }
 }
