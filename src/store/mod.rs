@@ -160,10 +160,19 @@ impl EventStore {
         open::open(path).map_err(|e| e.error)
     }
 
-    fn err(&self, e: impl std::fmt::Display) -> StoreError {
+    fn err(&self, e: rusqlite::Error) -> StoreError {
+        // Damage that opening did not reveal shows up here: say the way out.
+        let hint = if matches!(
+            e.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+        ) {
+            " (the store is damaged: run again with -no-cache to rebuild it)"
+        } else {
+            ""
+        };
         StoreError {
             path: self.path.display().to_string(),
-            detail: e.to_string(),
+            detail: format!("{e}{hint}"),
         }
     }
 

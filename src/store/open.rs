@@ -304,4 +304,29 @@ mod tests {
         assert!(opened.notice.is_none());
         assert_eq!(opened.store.event_count().unwrap(), 2000);
     }
+
+    #[test]
+    fn damage_found_later_in_a_run_names_the_way_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        filled(&path);
+        // Scribble over data pages, leaving the header and schema intact.
+        let mut bytes = std::fs::read(&path).unwrap();
+        let at = bytes.len() / 2;
+        bytes[at..at + 16_384].fill(0xA5);
+        std::fs::write(&path, bytes).unwrap();
+        let opened = open_for_run(&path, false).unwrap();
+        let read = opened.store.for_each_in(
+            Span {
+                start: 0,
+                end: 2000,
+            },
+            |_| {},
+        );
+        let error = read.unwrap_err().to_string();
+        assert!(error.contains("-no-cache"), "{error}");
+        drop(opened);
+        let rebuilt = open_for_run(&path, true).unwrap();
+        assert_eq!(rebuilt.store.event_count().unwrap(), 0);
+    }
 }
