@@ -13,35 +13,8 @@ use chrono::Duration;
 use common::*;
 use tbx::sim::SimHandle;
 
-/// Runs the status command in `home` (kept between runs).
-fn run_in(home: &Path, sim: &SimHandle, args: &[&str]) -> std::process::Output {
-    let mut all = vec![
-        "dropbox", "team", "backup", "device", "status", "-output", "none",
-    ];
-    all.extend_from_slice(args);
-    Command::new(BIN)
-        .args(&all)
-        .env("TOOLBOX_HOME", home)
-        .env("TOOLBOX_DROPBOX_API_URL", &sim.base_url)
-        .env("TOOLBOX_DROPBOX_TOKEN", &sim.token)
-        .env_remove("TOOLBOX_DROPBOX_REFRESH_TOKEN")
-        .output()
-        .unwrap()
-}
-
 fn events_calls(sim: &SimHandle) -> u64 {
     sim.calls("team_log/get_events") + sim.calls("team_log/get_events/continue")
-}
-
-/// The newest job's devices.json rows.
-fn latest_rows(home: &Path) -> Vec<serde_json::Map<String, serde_json::Value>> {
-    let mut jobs: Vec<_> = std::fs::read_dir(home.join("jobs"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    jobs.sort();
-    let json = std::fs::read_to_string(jobs.last().unwrap().join("reports/devices.json")).unwrap();
-    read_json_lines(&json)
 }
 
 #[test]
@@ -52,7 +25,7 @@ fn a_rerun_fetches_only_the_gaps_and_reports_the_same_rows() {
     let (start, end) = (anchor() - Duration::days(60), anchor() - Duration::days(20));
     let (s, e) = (z(start), z(end));
 
-    let cold = run_in(home.path(), &sim, &["-start-time", &s, "-end-time", &e]);
+    let cold = run_status_in(home.path(), &sim, &["-start-time", &s, "-end-time", &e]);
     assert!(
         cold.status.success(),
         "{}",
@@ -66,7 +39,7 @@ fn a_rerun_fetches_only_the_gaps_and_reports_the_same_rows() {
     assert!(after_cold > 0);
 
     // The same past period again: nothing to fetch.
-    let again = run_in(home.path(), &sim, &["-start-time", &s, "-end-time", &e]);
+    let again = run_status_in(home.path(), &sim, &["-start-time", &s, "-end-time", &e]);
     assert!(again.status.success());
     assert_eq!(
         events_calls(&sim),
@@ -80,7 +53,7 @@ fn a_rerun_fetches_only_the_gaps_and_reports_the_same_rows() {
 
     // A period reaching ten days further: one gap, fetched alone.
     let later = anchor() - Duration::days(10);
-    let wider = run_in(
+    let wider = run_status_in(
         home.path(),
         &sim,
         &[
@@ -105,7 +78,7 @@ fn a_rerun_fetches_only_the_gaps_and_reports_the_same_rows() {
 
     // -no-cache fetches everything again, with the same rows.
     let before = events_calls(&sim);
-    let rebuilt = run_in(
+    let rebuilt = run_status_in(
         home.path(),
         &sim,
         &["-start-time", &s, "-end-time", &z(later), "-no-cache"],
@@ -124,13 +97,17 @@ fn an_open_ended_rerun_refetches_only_the_unsettled_day() {
     let sim = start(team.clone());
     let home = tempfile::tempdir().unwrap();
     let start = anchor() - Duration::days(30);
-    assert!(run_in(home.path(), &sim, &["-start-time", &z(start)])
-        .status
-        .success());
+    assert!(
+        run_status_in(home.path(), &sim, &["-start-time", &z(start)])
+            .status
+            .success()
+    );
     let before = events_calls(&sim);
-    assert!(run_in(home.path(), &sim, &["-start-time", &z(start)])
-        .status
-        .success());
+    assert!(
+        run_status_in(home.path(), &sim, &["-start-time", &z(start)])
+            .status
+            .success()
+    );
     assert_eq!(
         events_calls(&sim) - before,
         1,
@@ -143,7 +120,7 @@ fn an_open_ended_rerun_refetches_only_the_unsettled_day() {
 fn the_store_is_private_holds_no_token_and_can_be_listed_and_deleted() {
     let sim = start(team(20, 133));
     let home = tempfile::tempdir().unwrap();
-    assert!(run_in(
+    assert!(run_status_in(
         home.path(),
         &sim,
         &["-start-time", &z(anchor() - Duration::days(30))]
@@ -189,16 +166,6 @@ fn the_store_is_private_holds_no_token_and_can_be_listed_and_deleted() {
     );
 }
 
-/// The newest job folder under `home`.
-fn latest_job(home: &Path) -> std::path::PathBuf {
-    let mut jobs: Vec<_> = std::fs::read_dir(home.join("jobs"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    jobs.sort();
-    jobs.pop().unwrap()
-}
-
 fn store_files(home: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(home.join("store"))
         .unwrap()
@@ -229,13 +196,13 @@ fn a_broken_store_is_moved_aside_rebuilt_and_reported_in_one_line() {
     let args = ["-start-time", &z(start)];
     for how in ["garbage", "truncated"] {
         let home = tempfile::tempdir().unwrap();
-        assert!(run_in(home.path(), &sim, &args).status.success());
+        assert!(run_status_in(home.path(), &sim, &args).status.success());
         let [name] = &store_files(home.path())[..] else {
             panic!("one store")
         };
         break_store(&home.path().join("store").join(name), how);
 
-        let run = run_in(home.path(), &sim, &args);
+        let run = run_status_in(home.path(), &sim, &args);
         let stderr = String::from_utf8_lossy(&run.stderr).to_string();
         assert!(run.status.success(), "{how}: {stderr}");
         let notes: Vec<&str> = stderr.lines().filter(|l| l.contains("corrupt-")).collect();
@@ -253,7 +220,7 @@ fn a_broken_store_is_moved_aside_rebuilt_and_reported_in_one_line() {
         assert!(log.contains("event store rebuilt"), "{how}");
 
         // The rebuilt store serves the next run.
-        assert!(run_in(home.path(), &sim, &args).status.success());
+        assert!(run_status_in(home.path(), &sim, &args).status.success());
         assert_eq!(store_files(home.path()).len(), 2);
     }
 }
@@ -265,14 +232,16 @@ fn no_cache_deletes_and_rebuilds_a_broken_store() {
     let start = anchor() - Duration::days(40);
     for how in ["garbage", "truncated"] {
         let home = tempfile::tempdir().unwrap();
-        assert!(run_in(home.path(), &sim, &["-start-time", &z(start)])
-            .status
-            .success());
+        assert!(
+            run_status_in(home.path(), &sim, &["-start-time", &z(start)])
+                .status
+                .success()
+        );
         let [name] = &store_files(home.path())[..] else {
             panic!("one store")
         };
         break_store(&home.path().join("store").join(name), how);
-        let run = run_in(home.path(), &sim, &["-start-time", &z(start), "-no-cache"]);
+        let run = run_status_in(home.path(), &sim, &["-start-time", &z(start), "-no-cache"]);
         let stderr = String::from_utf8_lossy(&run.stderr).to_string();
         assert!(run.status.success(), "{how}: {stderr}");
         assert_eq!(

@@ -8,7 +8,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use chrono::{Duration, DurationRound, Utc};
 use common::*;
@@ -19,30 +18,13 @@ type Rows = Vec<Map<String, Value>>;
 
 /// Runs the status command in `home` and returns its devices.json rows.
 fn rows_of(home: &Path, sim: &SimHandle, args: &[&str]) -> Rows {
-    let mut all = vec![
-        "dropbox", "team", "backup", "device", "status", "-output", "none",
-    ];
-    all.extend_from_slice(args);
-    let out = Command::new(BIN)
-        .args(&all)
-        .env("TOOLBOX_HOME", home)
-        .env("TOOLBOX_DROPBOX_API_URL", &sim.base_url)
-        .env("TOOLBOX_DROPBOX_TOKEN", &sim.token)
-        .env_remove("TOOLBOX_DROPBOX_REFRESH_TOKEN")
-        .output()
-        .unwrap();
+    let out = run_status_in(home, sim, args);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let mut jobs: Vec<_> = std::fs::read_dir(home.join("jobs"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    jobs.sort();
-    let json = std::fs::read_to_string(jobs.last().unwrap().join("reports/devices.json")).unwrap();
-    read_json_lines(&json)
+    latest_rows(home)
 }
 
 /// What a cold `-no-cache` run in a fresh home reports.
