@@ -257,3 +257,62 @@ fn no_cache_deletes_and_rebuilds_a_broken_store() {
         );
     }
 }
+
+/// Ctrl-C mid-fetch: the fetch's transaction rolls back as the run stops,
+/// so no journal is left behind and nothing is marked covered.
+#[cfg(unix)]
+#[test]
+fn an_interrupted_fetch_leaves_no_journal_and_covers_nothing() {
+    use std::time::{Duration as StdDuration, Instant};
+    let config = tbx::sim::SimConfig {
+        events_page_max: 5,
+        schedule: tbx::sim::FaultSchedule {
+            latency_ms: 100,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let sim = tbx::sim::start_background(team(30, 136), config).unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let start = z(anchor() - Duration::days(40));
+    let mut child = Command::new(BIN)
+        .args(status_args(&["-output", "none", "-start-time", &start]))
+        .env("TOOLBOX_HOME", home.path())
+        .env("TOOLBOX_DROPBOX_API_URL", &sim.base_url)
+        .env("TOOLBOX_DROPBOX_TOKEN", &sim.token)
+        .env_remove("TOOLBOX_DROPBOX_REFRESH_TOKEN")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let store_dir = home.path().join("store");
+    let journal = || {
+        std::fs::read_dir(&store_dir)
+            .map(|d| {
+                d.flatten()
+                    .any(|e| e.path().to_string_lossy().ends_with("-journal"))
+            })
+            .unwrap_or(false)
+    };
+    // Wait until the fetch is writing into the store: a page is in and the
+    // listing goes on (the schema's own short write has a journal too).
+    let deadline = Instant::now() + StdDuration::from_secs(60);
+    while !(sim.calls("team_log/get_events/continue") >= 2 && journal()) {
+        assert!(child.try_wait().unwrap().is_none(), "finished too soon");
+        assert!(Instant::now() < deadline, "no fetch began");
+        std::thread::sleep(StdDuration::from_millis(10));
+    }
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    assert_eq!(child.wait().unwrap().code(), Some(4), "interrupted");
+    assert!(!journal(), "the transaction was rolled back");
+    let [name] = &store_files(home.path())[..] else {
+        panic!("one store")
+    };
+    let store = tbx::store::EventStore::open(&store_dir.join(name)).unwrap();
+    assert_eq!(store.event_count().unwrap(), 0);
+    assert!(store.covered().unwrap().is_empty());
+}
