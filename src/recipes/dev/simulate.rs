@@ -159,6 +159,12 @@ pub async fn exec(args: &SimulateArgs) -> Result<SimHandle, SimError> {
     let handle = sim::start(team, args.config(), args.port).await?;
     println!("Dropbox API simulator listening on {}", handle.base_url);
     println!("Team: {summary}");
+    if args.late_every > 0 {
+        println!(
+            "Late events: a backup status change stamped {} h ago arrives before every {} event listing(s)",
+            args.late_hours, args.late_every
+        );
+    }
     println!();
     println!("Try it (this token is the simulator's own, not a Dropbox secret):");
     println!("  export TOOLBOX_DROPBOX_API_URL={}", handle.base_url);
