@@ -3,7 +3,8 @@
 //! `shared/dropbox-api.md` (JSON shapes, 400 plain-text errors, 409 route
 //! errors, opaque cursors that change every page, server-chosen page sizes,
 //! empty pages with `has_more`, bearer tokens with scopes and expiry), with
-//! faults that tests can inject per route and call counters per route.
+//! faults that tests can inject per route, call counters per route, and
+//! events that arrive late (`late`).
 //! It is part of the product: `tbx dev simulate` and `tbx dev demo` use it.
 
 pub mod cursor;

@@ -215,13 +215,6 @@ impl EventStore {
         Ok(Batch { tx, store: self })
     }
 
-    /// Forgets everything (`-no-cache` rebuilds from scratch).
-    pub fn clear(&self) -> Result<(), StoreError> {
-        self.conn
-            .execute_batch("DELETE FROM events; DELETE FROM covered;")
-            .map_err(|e| self.err(e))
-    }
-
     /// Calls `f` with the JSON of each stored event in `[start, end)`, by
     /// time and then order of arrival.
     pub fn for_each_in(&self, span: Span, mut f: impl FnMut(String)) -> Result<u64, StoreError> {

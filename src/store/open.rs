@@ -80,6 +80,9 @@ fn has_fetch_times(conn: &Connection) -> bool {
         .is_ok()
 }
 
+/// Empties a store (`-no-cache`).
+const CLEAR: &str = "DELETE FROM events; DELETE FROM covered;";
+
 /// Damage or a foreign schema, not a passing condition like a lock.
 fn is_corrupt(e: &rusqlite::Error) -> bool {
     matches!(
@@ -89,8 +92,8 @@ fn is_corrupt(e: &rusqlite::Error) -> bool {
 }
 
 /// Opens the store for a run. With `rebuild` (`-no-cache`) it starts empty,
-/// deleting the file when it cannot even be opened or cleared; otherwise a
-/// file SQLite cannot use is moved aside as `<name>.corrupt-<time>`.
+/// deleting a damaged file rather than clearing it; without, a damaged file
+/// is moved aside as `<name>.corrupt-<time>`. Either way a new one is made.
 pub fn open_for_run(path: &Path, rebuild: bool) -> Result<Opened, StoreError> {
     let fresh = |notice: String| {
         open(path).map(|store| Opened {
@@ -100,10 +103,13 @@ pub fn open_for_run(path: &Path, rebuild: bool) -> Result<Opened, StoreError> {
     };
     let opened = match open(path) {
         Ok(store) if !rebuild => Ok(store),
-        Ok(store) => store.clear().map(|()| store).map_err(|error| OpenError {
-            error,
-            corrupt: true,
-        }),
+        Ok(store) => match store.conn.execute_batch(CLEAR) {
+            Ok(()) => Ok(store),
+            Err(e) => Err(OpenError {
+                corrupt: is_corrupt(&e),
+                error: store.err(e),
+            }),
+        },
         Err(e) => Err(e),
     };
     match opened {
@@ -111,7 +117,8 @@ pub fn open_for_run(path: &Path, rebuild: bool) -> Result<Opened, StoreError> {
             store,
             notice: None,
         }),
-        Err(e) if rebuild => {
+        // Only damage: a store that is busy or unwritable is not ours to delete.
+        Err(e) if e.corrupt && rebuild => {
             remove_with_journals(path)?;
             fresh(format!(
                 "{}; deleted it and started a new one (-no-cache)",
