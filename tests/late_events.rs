@@ -133,6 +133,28 @@ fn a_closed_period_is_fetched_again_until_it_has_settled() {
 }
 
 #[test]
+fn a_rerun_of_an_old_closed_period_makes_no_call() {
+    let team = team(20, 145);
+    let sim = start(team.clone());
+    let home = tempfile::tempdir().unwrap();
+    let (start, end) = (anchor() - Duration::days(40), anchor() - Duration::days(10));
+    let args = ["-start-time", &z(start), "-end-time", &z(end)];
+    let first = rows_of(home.path(), &sim, &args);
+    let calls = || sim.calls("team_log/get_events") + sim.calls("team_log/get_events/continue");
+    let before = calls();
+    // Late arrivals of today cannot touch a period that settled long ago.
+    sim.add_late_change(&LateChange {
+        session_id: None,
+        timestamp: Utc::now() - Duration::hours(3),
+        new_value: None,
+    })
+    .unwrap();
+    assert_eq!(rows_of(home.path(), &sim, &args), first);
+    assert_eq!(calls(), before, "no get_events call");
+    assert_eq!(first, expected_rows(&team, start, Some(end)));
+}
+
+#[test]
 fn the_late_route_appends_a_change_stamped_in_the_past() {
     let team = team(10, 143);
     let sim = start(team.clone());
