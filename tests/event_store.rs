@@ -1,6 +1,8 @@
-//! The local event store: a rerun fetches only what the store does not
-//! cover (plus the last hour before now), with the same rows as a cold run;
-//! `-no-cache` rebuilds; `config cache list|delete` show and clear it.
+//! The local event store: a rerun fetches only what the store has not
+//! settled (a fetch settles the times older than 24 hours before it), with
+//! the same rows as a cold run; `-no-cache` rebuilds, even a broken store;
+//! a broken store is moved aside and rebuilt; `config cache list|delete`
+//! show and clear it. Late events: tests/late_events.rs.
 
 mod common;
 
@@ -11,35 +13,8 @@ use chrono::Duration;
 use common::*;
 use tbx::sim::SimHandle;
 
-/// Runs the status command in `home` (kept between runs).
-fn run_in(home: &Path, sim: &SimHandle, args: &[&str]) -> std::process::Output {
-    let mut all = vec![
-        "dropbox", "team", "backup", "device", "status", "-output", "none",
-    ];
-    all.extend_from_slice(args);
-    Command::new(BIN)
-        .args(&all)
-        .env("TOOLBOX_HOME", home)
-        .env("TOOLBOX_DROPBOX_API_URL", &sim.base_url)
-        .env("TOOLBOX_DROPBOX_TOKEN", &sim.token)
-        .env_remove("TOOLBOX_DROPBOX_REFRESH_TOKEN")
-        .output()
-        .unwrap()
-}
-
 fn events_calls(sim: &SimHandle) -> u64 {
     sim.calls("team_log/get_events") + sim.calls("team_log/get_events/continue")
-}
-
-/// The newest job's devices.json rows.
-fn latest_rows(home: &Path) -> Vec<serde_json::Map<String, serde_json::Value>> {
-    let mut jobs: Vec<_> = std::fs::read_dir(home.join("jobs"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    jobs.sort();
-    let json = std::fs::read_to_string(jobs.last().unwrap().join("reports/devices.json")).unwrap();
-    read_json_lines(&json)
 }
 
 #[test]
@@ -50,7 +25,7 @@ fn a_rerun_fetches_only_the_gaps_and_reports_the_same_rows() {
     let (start, end) = (anchor() - Duration::days(60), anchor() - Duration::days(20));
     let (s, e) = (z(start), z(end));
 
-    let cold = run_in(home.path(), &sim, &["-start-time", &s, "-end-time", &e]);
+    let cold = run_status_in(home.path(), &sim, &["-start-time", &s, "-end-time", &e]);
     assert!(
         cold.status.success(),
         "{}",
@@ -64,7 +39,7 @@ fn a_rerun_fetches_only_the_gaps_and_reports_the_same_rows() {
     assert!(after_cold > 0);
 
     // The same past period again: nothing to fetch.
-    let again = run_in(home.path(), &sim, &["-start-time", &s, "-end-time", &e]);
+    let again = run_status_in(home.path(), &sim, &["-start-time", &s, "-end-time", &e]);
     assert!(again.status.success());
     assert_eq!(
         events_calls(&sim),
@@ -78,7 +53,7 @@ fn a_rerun_fetches_only_the_gaps_and_reports_the_same_rows() {
 
     // A period reaching ten days further: one gap, fetched alone.
     let later = anchor() - Duration::days(10);
-    let wider = run_in(
+    let wider = run_status_in(
         home.path(),
         &sim,
         &[
@@ -103,7 +78,7 @@ fn a_rerun_fetches_only_the_gaps_and_reports_the_same_rows() {
 
     // -no-cache fetches everything again, with the same rows.
     let before = events_calls(&sim);
-    let rebuilt = run_in(
+    let rebuilt = run_status_in(
         home.path(),
         &sim,
         &["-start-time", &s, "-end-time", &z(later), "-no-cache"],
@@ -117,19 +92,27 @@ fn a_rerun_fetches_only_the_gaps_and_reports_the_same_rows() {
 }
 
 #[test]
-fn an_open_ended_rerun_refetches_only_the_last_hour() {
+fn an_open_ended_rerun_refetches_only_the_unsettled_day() {
     let team = team(30, 132);
     let sim = start(team.clone());
     let home = tempfile::tempdir().unwrap();
     let start = anchor() - Duration::days(30);
-    assert!(run_in(home.path(), &sim, &["-start-time", &z(start)])
-        .status
-        .success());
+    assert!(
+        run_status_in(home.path(), &sim, &["-start-time", &z(start)])
+            .status
+            .success()
+    );
     let before = events_calls(&sim);
-    assert!(run_in(home.path(), &sim, &["-start-time", &z(start)])
-        .status
-        .success());
-    assert_eq!(events_calls(&sim) - before, 1, "one call for the last hour");
+    assert!(
+        run_status_in(home.path(), &sim, &["-start-time", &z(start)])
+            .status
+            .success()
+    );
+    assert_eq!(
+        events_calls(&sim) - before,
+        1,
+        "one call for the last day and the time since"
+    );
     assert_eq!(latest_rows(home.path()), expected_rows(&team, start, None));
 }
 
@@ -137,7 +120,7 @@ fn an_open_ended_rerun_refetches_only_the_last_hour() {
 fn the_store_is_private_holds_no_token_and_can_be_listed_and_deleted() {
     let sim = start(team(20, 133));
     let home = tempfile::tempdir().unwrap();
-    assert!(run_in(
+    assert!(run_status_in(
         home.path(),
         &sim,
         &["-start-time", &z(anchor() - Duration::days(30))]
@@ -181,4 +164,155 @@ fn the_store_is_private_holds_no_token_and_can_be_listed_and_deleted() {
             .count(),
         0
     );
+}
+
+fn store_files(home: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(home.join("store"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+/// A store file SQLite cannot use, in each way a disk or a crash breaks it.
+fn break_store(path: &Path, how: &str) {
+    match how {
+        "garbage" => std::fs::write(path, b"not a database at all\n".repeat(500)).unwrap(),
+        "truncated" => {
+            let len = std::fs::metadata(path).unwrap().len();
+            let file = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+            file.set_len(len / 2).unwrap();
+        }
+        _ => unreachable!(),
+    }
+}
+
+#[test]
+fn a_broken_store_is_moved_aside_rebuilt_and_reported_in_one_line() {
+    let team = team(20, 134);
+    let sim = start(team.clone());
+    let start = anchor() - Duration::days(40);
+    let args = ["-start-time", &z(start)];
+    for how in ["garbage", "truncated"] {
+        let home = tempfile::tempdir().unwrap();
+        assert!(run_status_in(home.path(), &sim, &args).status.success());
+        let [name] = &store_files(home.path())[..] else {
+            panic!("one store")
+        };
+        break_store(&home.path().join("store").join(name), how);
+
+        let run = run_status_in(home.path(), &sim, &args);
+        let stderr = String::from_utf8_lossy(&run.stderr).to_string();
+        assert!(run.status.success(), "{how}: {stderr}");
+        let notes: Vec<&str> = stderr.lines().filter(|l| l.contains("corrupt-")).collect();
+        assert_eq!(notes.len(), 1, "{how}: {stderr}");
+        assert!(notes[0].contains("started a new one"), "{}", notes[0]);
+        assert_eq!(latest_rows(home.path()), expected_rows(&team, start, None));
+        let files = store_files(home.path());
+        assert_eq!(files.len(), 2, "{files:?}");
+        assert_eq!(&files[0], name);
+        assert!(
+            files[1].starts_with(&format!("{name}.corrupt-")),
+            "{files:?}"
+        );
+        let log = read_log(&latest_job(home.path()), "toolbox.log");
+        assert!(log.contains("event store rebuilt"), "{how}");
+
+        // The rebuilt store serves the next run.
+        assert!(run_status_in(home.path(), &sim, &args).status.success());
+        assert_eq!(store_files(home.path()).len(), 2);
+    }
+}
+
+#[test]
+fn no_cache_deletes_and_rebuilds_a_broken_store() {
+    let team = team(20, 135);
+    let sim = start(team.clone());
+    let start = anchor() - Duration::days(40);
+    for how in ["garbage", "truncated"] {
+        let home = tempfile::tempdir().unwrap();
+        assert!(
+            run_status_in(home.path(), &sim, &["-start-time", &z(start)])
+                .status
+                .success()
+        );
+        let [name] = &store_files(home.path())[..] else {
+            panic!("one store")
+        };
+        break_store(&home.path().join("store").join(name), how);
+        let run = run_status_in(home.path(), &sim, &["-start-time", &z(start), "-no-cache"]);
+        let stderr = String::from_utf8_lossy(&run.stderr).to_string();
+        assert!(run.status.success(), "{how}: {stderr}");
+        assert_eq!(
+            stderr.lines().filter(|l| l.contains("deleted it")).count(),
+            1,
+            "{stderr}"
+        );
+        assert_eq!(latest_rows(home.path()), expected_rows(&team, start, None));
+        assert_eq!(
+            &store_files(home.path()),
+            std::slice::from_ref(name),
+            "nothing kept"
+        );
+    }
+}
+
+/// Ctrl-C mid-fetch: the fetch's transaction rolls back as the run stops,
+/// so no journal is left behind and nothing is marked covered.
+#[cfg(unix)]
+#[test]
+fn an_interrupted_fetch_leaves_no_journal_and_covers_nothing() {
+    use std::time::{Duration as StdDuration, Instant};
+    let config = tbx::sim::SimConfig {
+        events_page_max: 5,
+        schedule: tbx::sim::FaultSchedule {
+            latency_ms: 100,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let sim = tbx::sim::start_background(team(30, 136), config).unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let start = z(anchor() - Duration::days(40));
+    let mut child = Command::new(BIN)
+        .args(status_args(&["-output", "none", "-start-time", &start]))
+        .env("TOOLBOX_HOME", home.path())
+        .env("TOOLBOX_DROPBOX_API_URL", &sim.base_url)
+        .env("TOOLBOX_DROPBOX_TOKEN", &sim.token)
+        .env_remove("TOOLBOX_DROPBOX_REFRESH_TOKEN")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let store_dir = home.path().join("store");
+    let journal = || {
+        std::fs::read_dir(&store_dir)
+            .map(|d| {
+                d.flatten()
+                    .any(|e| e.path().to_string_lossy().ends_with("-journal"))
+            })
+            .unwrap_or(false)
+    };
+    // Wait until the fetch is writing into the store: a page is in and the
+    // listing goes on (the schema's own short write has a journal too).
+    let deadline = Instant::now() + StdDuration::from_secs(60);
+    while !(sim.calls("team_log/get_events/continue") >= 2 && journal()) {
+        assert!(child.try_wait().unwrap().is_none(), "finished too soon");
+        assert!(Instant::now() < deadline, "no fetch began");
+        std::thread::sleep(StdDuration::from_millis(10));
+    }
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    assert_eq!(child.wait().unwrap().code(), Some(4), "interrupted");
+    assert!(!journal(), "the transaction was rolled back");
+    let [name] = &store_files(home.path())[..] else {
+        panic!("one store")
+    };
+    let store = tbx::store::EventStore::open(&store_dir.join(name)).unwrap();
+    assert_eq!(store.event_count().unwrap(), 0);
+    assert!(store.covered().unwrap().is_empty());
 }

@@ -3,18 +3,20 @@
 //! `shared/dropbox-api.md` (JSON shapes, 400 plain-text errors, 409 route
 //! errors, opaque cursors that change every page, server-chosen page sizes,
 //! empty pages with `has_more`, bearer tokens with scopes and expiry), with
-//! faults that tests can inject per route and call counters per route.
+//! faults that tests can inject per route, call counters per route, and
+//! events that arrive late (`late`).
 //! It is part of the product: `tbx dev simulate` and `tbx dev demo` use it.
 
 pub mod cursor;
 pub mod generate;
+mod late;
 mod oauth;
 mod routes;
 pub mod team;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use rand::Rng;
@@ -22,8 +24,9 @@ use serde_json::Value;
 use thiserror::Error;
 use tokio::sync::oneshot;
 
+pub use late::LateChange;
 pub use team::SimTeam;
-use team::TeamIndex;
+use team::{IndexedEvent, TeamIndex};
 
 /// Every scope the simulator knows; the default token has them all.
 pub const ALL_SCOPES: [&str; 4] = [
@@ -58,6 +61,16 @@ pub struct SimConfig {
     /// The app key (OAuth `client_id`) the simulator's app has.
     pub app_key: String,
     pub schedule: FaultSchedule,
+    pub late: LateSchedule,
+}
+
+/// Late arrivals by call count: every `every`-th `team_log/get_events`
+/// call (0: never) first appends a backup status change stamped `hours`
+/// ago to the end of the log.
+#[derive(Debug, Clone, Default)]
+pub struct LateSchedule {
+    pub every: u64,
+    pub hours: u64,
 }
 
 /// Deterministic faults by call count, for `tbx dev simulate` and tests:
@@ -94,6 +107,7 @@ impl Default for SimConfig {
             token_max_calls: None,
             app_key: SIM_APP_KEY.to_string(),
             schedule: FaultSchedule::default(),
+            late: LateSchedule::default(),
         }
     }
 }
@@ -167,6 +181,8 @@ struct SimState {
     in_flight: u64,
     max_in_flight: u64,
     faults: Vec<PendingFault>,
+    /// Late changes added so far, to take the sessions in turn.
+    late_added: u64,
 }
 
 /// A fault waiting for its route: it lets `skip` calls through, then
@@ -179,9 +195,19 @@ struct PendingFault {
     fault: Fault,
 }
 
+/// The audit log as served, in log order: the team's events, then those
+/// added while the simulator runs (which is how late arrivals look).
+#[derive(Debug, Default)]
+pub(crate) struct EventLog {
+    pub raw: Vec<Value>,
+    pub index: Vec<IndexedEvent>,
+}
+
 pub(crate) struct Sim {
+    /// The team without its events, which live in `log`.
     team: SimTeam,
     index: TeamIndex,
+    log: RwLock<EventLog>,
     config: SimConfig,
     state: Mutex<SimState>,
 }
@@ -191,6 +217,15 @@ impl Sim {
         // A panic while holding the lock cannot leave the counters invalid,
         // so a poisoned lock is still usable.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn log(&self) -> RwLockReadGuard<'_, EventLog> {
+        // Appending an event cannot leave the log half-written.
+        self.log.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn log_mut(&self) -> RwLockWriteGuard<'_, EventLog> {
+        self.log.write().unwrap_or_else(|e| e.into_inner())
     }
 
     fn issue_token(&self, scopes: &[&str], lifetime: Duration) -> String {
@@ -308,8 +343,20 @@ impl SimHandle {
         &self.sim.config.app_key
     }
 
+    /// The team's members and devices; its events are in `events()`.
     pub fn team(&self) -> &SimTeam {
         &self.sim.team
+    }
+
+    /// The audit log in log order, with the events added while running.
+    pub fn events(&self) -> Vec<Value> {
+        self.sim.log().raw.clone()
+    }
+
+    /// Appends a backup status change stamped in the past to the log (see
+    /// `LateChange`) and returns it; `None` when no session fits.
+    pub fn add_late_change(&self, change: &LateChange) -> Option<Value> {
+        self.sim.add_late_change(change)
     }
 
     /// Waits until the server stops (Ctrl-C handling is the caller's).
@@ -333,11 +380,16 @@ impl Drop for SimHandle {
     }
 }
 
-fn prepare(team: SimTeam, config: SimConfig) -> Result<Arc<Sim>, SimError> {
-    let index = team.index()?;
+fn prepare(mut team: SimTeam, config: SimConfig) -> Result<Arc<Sim>, SimError> {
+    let mut index = team.index()?;
+    let log = EventLog {
+        raw: std::mem::take(&mut team.events),
+        index: std::mem::take(&mut index.events),
+    };
     Ok(Arc::new(Sim {
         team,
         index,
+        log: RwLock::new(log),
         config,
         state: Mutex::new(SimState::default()),
     }))

@@ -17,11 +17,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::cursor;
+use super::team::IndexedEvent;
 use super::{Fault, FaultBody, Sim};
 
 pub(super) fn router(sim: Arc<Sim>) -> Router {
     Router::new()
         .route("/2/{*route}", any(rpc))
+        .merge(super::late::routes())
         .merge(super::oauth::routes())
         .with_state(sim)
 }
@@ -181,15 +183,16 @@ fn scheduled_reset(sim: &Sim, route: &str, arg: &Value) -> Option<Failure> {
 /// so a client that resumes there (as the contract says) loses nothing even
 /// though the log is not in time order.
 fn reset_timestamp(sim: &Sim, q: &EventsQuery) -> Option<DateTime<Utc>> {
-    let total = sim.index.events.len();
-    let matching = |i: &usize| event_matches(sim, q, *i);
+    let log = sim.log();
+    let total = log.index.len();
+    let matching = |i: &usize| event_matches(&log.index, q, *i);
     let newest_returned = (0..q.position.min(total))
         .filter(matching)
-        .map(|i| sim.index.events[i].timestamp)
+        .map(|i| log.index[i].timestamp)
         .max();
     let oldest_pending = (q.position.min(total)..total)
         .filter(matching)
-        .map(|i| sim.index.events[i].timestamp)
+        .map(|i| log.index[i].timestamp)
         .min();
     match (newest_returned, oldest_pending) {
         (Some(a), Some(b)) => Some(a.min(b)),
@@ -206,6 +209,7 @@ fn handle(sim: &Sim, route: &str, headers: &HeaderMap, body: &[u8], serial: u64)
     }
     let token = authorize(sim, headers, *scope)?;
     let arg = read_body(route, headers, body)?;
+    super::late::scheduled(sim, route);
     if let Some(reset) = scheduled_reset(sim, route, &arg) {
         return Err(reset);
     }
@@ -632,8 +636,8 @@ fn get_events_continue(sim: &Sim, arg: CursorArg, serial: u64) -> Outcome {
     Ok(events_page(sim, query, serial))
 }
 
-fn event_matches(sim: &Sim, q: &EventsQuery, i: usize) -> bool {
-    let e = &sim.index.events[i];
+fn event_matches(index: &[IndexedEvent], q: &EventsQuery, i: usize) -> bool {
+    let e = &index[i];
     q.start.is_none_or(|s| e.timestamp >= s)
         && q.end.is_none_or(|end| e.timestamp < end)
         && q.category.as_ref().is_none_or(|c| &e.category == c)
@@ -653,12 +657,13 @@ fn events_page(sim: &Sim, mut q: EventsQuery, serial: u64) -> Value {
     if cfg.empty_page_every > 0 && q.page % cfg.empty_page_every == cfg.empty_page_every - 1 {
         size = 0;
     }
-    let total = sim.index.events.len();
+    let log = sim.log();
+    let total = log.index.len();
     let mut events = Vec::new();
     let mut i = q.position;
     while i < total && events.len() < size {
-        if event_matches(sim, &q, i) {
-            events.push(sim.team.events[i].clone());
+        if event_matches(&log.index, &q, i) {
+            events.push(log.raw[i].clone());
         }
         i += 1;
     }
@@ -673,7 +678,7 @@ fn events_page(sim: &Sim, mut q: EventsQuery, serial: u64) -> Value {
         events = order.into_iter().map(|k| events[k].clone()).collect();
     }
     q.position = i;
-    let has_more = (i..total).any(|j| event_matches(sim, &q, j));
+    let has_more = (i..total).any(|j| event_matches(&log.index, &q, j));
     q.page += 1;
     json!({
         "events": events,

@@ -2,15 +2,22 @@
 //! kept in SQLite (`<home>/store/<team_id>.db`, mode 0600) with the time
 //! ranges they cover, so a later run fetches only what it has not seen.
 //! Events are kept as the API sent them, keyed by their fingerprint; the
-//! order of first arrival stands for log order within a second. No token
-//! or credential is ever stored here.
+//! order of first arrival stands for log order within a second. Each
+//! covered range keeps the time of its fetch: `sync` decides from it what
+//! has settled and what a run must fetch again. No token or credential is
+//! ever stored here.
 
 use std::path::{Path, PathBuf};
 
-use crate::private_file::open_private_db;
+mod open;
+pub mod sync;
+
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, Transaction, TransactionBehavior};
 use thiserror::Error;
+
+pub use open::{open_for_run, Opened};
+pub use sync::Covered;
 
 #[derive(Debug, Error)]
 #[error("event store {path}: {detail}")]
@@ -110,101 +117,102 @@ pub fn store_path(home: &Path, team_id: &str) -> PathBuf {
     home.join("store").join(format!("{safe}.db"))
 }
 
-impl EventStore {
-    pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let err = |detail: String| StoreError {
-            path: path.display().to_string(),
-            detail,
-        };
-        let conn = open_private_db(path).map_err(err)?;
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS events (
-                 seq INTEGER PRIMARY KEY AUTOINCREMENT,
-                 fingerprint INTEGER NOT NULL UNIQUE,
-                 time INTEGER NOT NULL,
-                 raw TEXT NOT NULL
-             );
-             CREATE INDEX IF NOT EXISTS events_by_time ON events (time);
-             CREATE TABLE IF NOT EXISTS covered (start INTEGER NOT NULL, end INTEGER NOT NULL);",
-        )
-        .map_err(|e| err(e.to_string()))?;
-        Ok(Self {
-            conn,
-            path: path.to_path_buf(),
-        })
-    }
+/// Fetched events not committed yet: dropping the batch (an error, or a
+/// run interrupted mid-fetch) rolls them back, so no half-fetched range is
+/// ever marked covered.
+pub struct Batch<'a> {
+    tx: Transaction<'a>,
+    store: &'a EventStore,
+}
 
-    fn err(&self, e: impl std::fmt::Display) -> StoreError {
-        StoreError {
-            path: self.path.display().to_string(),
-            detail: e.to_string(),
-        }
-    }
-
-    pub fn covered(&self) -> Result<Vec<Span>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT start, end FROM covered")
-            .map_err(|e| self.err(e))?;
-        let spans = stmt
-            .query_map([], |r| {
-                Ok(Span {
-                    start: r.get(0)?,
-                    end: r.get(1)?,
-                })
-            })
-            .map_err(|e| self.err(e))?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| self.err(e))?;
-        Ok(spans)
-    }
-
-    /// Starts the transaction that `insert` adds to and `finish` commits.
-    pub fn begin(&self) -> Result<(), StoreError> {
-        self.conn
-            .execute_batch("BEGIN IMMEDIATE")
-            .map_err(|e| self.err(e))
-    }
-
-    /// Adds one fetched event (inside `begin`/`finish`); a stored one stays.
+impl Batch<'_> {
+    /// Adds one fetched event; a stored one stays (with its arrival order).
     pub fn insert(&self, fingerprint: u64, time: i64, raw: &str) -> Result<(), StoreError> {
-        self.conn
+        self.tx
             .prepare_cached(
                 "INSERT OR IGNORE INTO events (fingerprint, time, raw) VALUES (?1, ?2, ?3)",
             )
             .and_then(|mut stmt| stmt.execute(params![fingerprint as i64, time, raw]))
             .map(|_| ())
-            .map_err(|e| self.err(e))
+            .map_err(|e| self.store.err(e))
     }
 
-    /// Marks `spans` covered and commits what was inserted since `begin`.
-    pub fn finish(&self, spans: &[Span]) -> Result<(), StoreError> {
-        let mut all = self.covered()?;
-        all.extend_from_slice(spans);
-        self.conn
-            .execute("DELETE FROM covered", [])
-            .map_err(|e| self.err(e))?;
-        for s in merge(all) {
-            self.conn
+    /// Marks `span` covered by a fetch that started at `fetched` (Unix
+    /// seconds) and commits the batch.
+    pub fn commit(self, span: Span, fetched: i64) -> Result<(), StoreError> {
+        let err = |e: rusqlite::Error| self.store.err(e);
+        let ranges = self.store.ranges()?;
+        self.tx.execute("DELETE FROM covered", []).map_err(err)?;
+        for c in sync::record(&ranges, span, fetched) {
+            self.tx
                 .execute(
-                    "INSERT INTO covered (start, end) VALUES (?1, ?2)",
-                    params![s.start, s.end],
+                    "INSERT INTO covered (start, end, fetched) VALUES (?1, ?2, ?3)",
+                    params![c.span.start, c.span.end, c.fetched],
                 )
-                .map_err(|e| self.err(e))?;
+                .map_err(err)?;
         }
-        self.conn.execute_batch("COMMIT").map_err(|e| self.err(e))
+        self.tx.commit().map_err(err)
+    }
+}
+
+impl EventStore {
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        open::open(path).map_err(|e| e.error)
     }
 
-    /// Drops what was inserted since `begin`.
-    pub fn abandon(&self) {
-        let _ = self.conn.execute_batch("ROLLBACK");
+    fn err(&self, e: rusqlite::Error) -> StoreError {
+        // Damage that opening did not reveal shows up here: say the way out.
+        let hint = if matches!(
+            e.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+        ) {
+            " (the store is damaged: run again with -no-cache to rebuild it)"
+        } else {
+            ""
+        };
+        StoreError {
+            path: self.path.display().to_string(),
+            detail: format!("{e}{hint}"),
+        }
     }
 
-    /// Forgets everything (`-no-cache` rebuilds from scratch).
-    pub fn clear(&self) -> Result<(), StoreError> {
-        self.conn
-            .execute_batch("DELETE FROM events; DELETE FROM covered;")
-            .map_err(|e| self.err(e))
+    /// The covered ranges with the time of the fetch that covered each.
+    pub fn ranges(&self) -> Result<Vec<Covered>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT start, end, fetched FROM covered ORDER BY start")
+            .map_err(|e| self.err(e))?;
+        let ranges = stmt
+            .query_map([], |r| {
+                Ok(Covered {
+                    span: Span {
+                        start: r.get(0)?,
+                        end: r.get(1)?,
+                    },
+                    fetched: r.get(2)?,
+                })
+            })
+            .map_err(|e| self.err(e))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| self.err(e))?;
+        Ok(ranges)
+    }
+
+    /// The covered time, settled or not, as merged spans.
+    pub fn covered(&self) -> Result<Vec<Span>, StoreError> {
+        Ok(merge(self.ranges()?.iter().map(|c| c.span).collect()))
+    }
+
+    /// The parts of `wanted` a run must fetch (see [`sync`]).
+    pub fn plan(&self, wanted: Span) -> Result<Vec<Span>, StoreError> {
+        Ok(sync::plan(wanted, &self.ranges()?))
+    }
+
+    /// Starts a batch of inserts that `Batch::commit` makes permanent.
+    pub fn begin(&self) -> Result<Batch<'_>, StoreError> {
+        let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        Ok(Batch { tx, store: self })
     }
 
     /// Calls `f` with the JSON of each stored event in `[start, end)`, by
@@ -213,7 +221,8 @@ impl EventStore {
         let mut stmt = self
             .conn
             // `seq` is the order of first arrival, which is log order within
-            // a second (one second always comes through one listing).
+            // a second: one second always comes through one listing, and an
+            // event that arrives late is appended to the log, as it is here.
             .prepare("SELECT raw FROM events WHERE time >= ?1 AND time < ?2 ORDER BY time, seq")
             .map_err(|e| self.err(e))?;
         let mut rows = stmt
@@ -270,25 +279,25 @@ mod tests {
     fn events_and_coverage_round_trip_without_duplicates() {
         let dir = tempfile::tempdir().unwrap();
         let store = EventStore::open(&store_path(dir.path(), "dbtid:AB/C")).unwrap();
-        store.begin().unwrap();
-        store.insert(1, 10, "a").unwrap();
-        store.insert(2, 5, "b").unwrap();
-        store.finish(&[s(0, 20)]).unwrap();
-        store.begin().unwrap();
-        store.insert(1, 10, "a").unwrap();
-        store.insert(3, 10, "c").unwrap();
-        store.finish(&[s(15, 40)]).unwrap();
-        store.begin().unwrap();
-        store.insert(4, 11, "lost").unwrap();
-        store.abandon();
+        let batch = store.begin().unwrap();
+        batch.insert(1, 10, "a").unwrap();
+        batch.insert(2, 5, "b").unwrap();
+        batch.commit(s(0, 20), 100).unwrap();
+        let batch = store.begin().unwrap();
+        batch.insert(1, 10, "a").unwrap();
+        batch.insert(3, 10, "c").unwrap();
+        batch.commit(s(15, 40), 100).unwrap();
+        let batch = store.begin().unwrap();
+        batch.insert(4, 11, "lost").unwrap();
+        drop(batch);
         assert_eq!(store.covered().unwrap(), [s(0, 40)]);
         let mut seen = Vec::new();
         store.for_each_in(s(0, 40), |raw| seen.push(raw)).unwrap();
         assert_eq!(seen, ["b", "a", "c"], "by time, then arrival");
-        store.begin().unwrap();
-        store.insert(u64::MAX, 10, "d").unwrap();
-        store.insert(0, 10, "e").unwrap();
-        store.finish(&[]).unwrap();
+        let batch = store.begin().unwrap();
+        batch.insert(u64::MAX, 10, "d").unwrap();
+        batch.insert(0, 10, "e").unwrap();
+        batch.commit(s(0, 0), 100).unwrap();
         let mut at_ten = Vec::new();
         store
             .for_each_in(s(10, 11), |raw| at_ten.push(raw))
@@ -299,5 +308,47 @@ mod tests {
             "arrival order, whatever the fingerprints"
         );
         assert_eq!(store.event_count().unwrap(), 5);
+    }
+
+    #[test]
+    fn ranges_keep_their_fetch_time_and_plan_refetches_what_is_unsettled() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EventStore::open(&dir.path().join("t.db")).unwrap();
+        let day = sync::SETTLE_SECS;
+        store
+            .begin()
+            .unwrap()
+            .commit(s(0, 10 * day), 10 * day)
+            .unwrap();
+        assert_eq!(
+            store.ranges().unwrap(),
+            [Covered {
+                span: s(0, 10 * day),
+                fetched: 10 * day
+            }]
+        );
+        assert_eq!(store.plan(s(0, 10 * day)).unwrap(), [s(9 * day, 10 * day)]);
+        assert!(store.plan(s(0, 9 * day)).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_batch_dropped_mid_fetch_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let store = EventStore::open(&path).unwrap();
+        {
+            let batch = store.begin().unwrap();
+            batch.insert(1, 10, "a").unwrap();
+            // An interrupted run drops its future, and the batch with it.
+        }
+        assert!(
+            !dir.path().join("t.db-journal").exists(),
+            "journal rolled back"
+        );
+        assert_eq!(store.event_count().unwrap(), 0);
+        assert!(store.covered().unwrap().is_empty());
+        // The lock is released: another connection can write at once.
+        let other = EventStore::open(&path).unwrap();
+        other.begin().unwrap().commit(s(0, 5), 10).unwrap();
     }
 }

@@ -391,3 +391,34 @@ pub fn read_log(job: &Path, name: &str) -> String {
         .unwrap();
     text
 }
+
+/// Runs the status command (`-output none`) in `home`, kept between runs,
+/// so reruns meet the event store the previous run left.
+pub fn run_status_in(home: &Path, sim: &SimHandle, args: &[&str]) -> Output {
+    let mut all = status_args(&["-output", "none"]);
+    all.extend_from_slice(args);
+    Command::new(BIN)
+        .args(&all)
+        .env("TOOLBOX_HOME", home)
+        .env("TOOLBOX_DROPBOX_API_URL", &sim.base_url)
+        .env("TOOLBOX_DROPBOX_TOKEN", &sim.token)
+        .env_remove("TOOLBOX_DROPBOX_REFRESH_TOKEN")
+        .output()
+        .unwrap()
+}
+
+/// The newest job folder under `home`.
+pub fn latest_job(home: &Path) -> PathBuf {
+    let mut jobs: Vec<PathBuf> = std::fs::read_dir(home.join("jobs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    jobs.sort();
+    jobs.pop().unwrap()
+}
+
+/// The newest job's devices.json rows.
+pub fn latest_rows(home: &Path) -> Vec<Map<String, Value>> {
+    let json = std::fs::read_to_string(latest_job(home).join("reports/devices.json")).unwrap();
+    read_json_lines(&json)
+}

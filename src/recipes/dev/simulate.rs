@@ -7,7 +7,7 @@ use chrono::{DurationRound, Utc};
 use clap::Args;
 
 use crate::sim::generate::{generate, GenSpec};
-use crate::sim::{self, FaultSchedule, SimConfig, SimError, SimHandle, SimTeam};
+use crate::sim::{self, FaultSchedule, LateSchedule, SimConfig, SimError, SimHandle, SimTeam};
 
 /// Serve a simulated Dropbox team API on 127.0.0.1 until Ctrl-C
 #[derive(Debug, Clone, Args)]
@@ -65,6 +65,14 @@ pub struct SimulateArgs {
     /// Milliseconds of latency added to every API call
     #[arg(long, value_name = "MS", default_value_t = 0)]
     pub latency_ms: u64,
+    /// Late events: every N-th team_log/get_events call first appends a backup
+    /// status change stamped -late-hours ago (0: never)
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub late_every: u64,
+    /// How many hours in the past late events are stamped
+    #[arg(long, value_name = "H", default_value_t = 3,
+          value_parser = clap::value_parser!(u64).range(0..=720))]
+    pub late_hours: u64,
     /// Seconds in Retry-After for rate-limit faults
     #[arg(long, value_name = "SECS", default_value_t = 1)]
     pub retry_after: u64,
@@ -84,6 +92,10 @@ impl SimulateArgs {
                 disorder: self.disorder,
                 latency_ms: self.latency_ms,
                 retry_after: self.retry_after,
+            },
+            late: LateSchedule {
+                every: self.late_every,
+                hours: self.late_hours,
             },
             ..SimConfig::default()
         }
@@ -147,6 +159,12 @@ pub async fn exec(args: &SimulateArgs) -> Result<SimHandle, SimError> {
     let handle = sim::start(team, args.config(), args.port).await?;
     println!("Dropbox API simulator listening on {}", handle.base_url);
     println!("Team: {summary}");
+    if args.late_every > 0 {
+        println!(
+            "Late events: a backup status change stamped {} h ago arrives before every {} event listing(s)",
+            args.late_hours, args.late_every
+        );
+    }
     println!();
     println!("Try it (this token is the simulator's own, not a Dropbox secret):");
     println!("  export TOOLBOX_DROPBOX_API_URL={}", handle.base_url);

@@ -37,7 +37,7 @@ use crate::report::messages::Messages;
 use crate::report::open::open_folder;
 use crate::report::progress::Progress;
 use crate::report::{write_reports, Formats, ReportError, ReportSet};
-use crate::store::{gaps, merge, store_path, EventStore, Span, StoreError};
+use crate::store::{open_for_run, store_path, sync, EventStore, Span, StoreError};
 use serde_json::value::RawValue;
 
 pub const REPORT_NAME: &str = "devices";
@@ -493,12 +493,9 @@ fn layout_of(options: &StatusOptions) -> Layout {
     }
 }
 
-/// Always re-read this much before now: the log is eventually consistent.
-const SAFETY_REFETCH: chrono::Duration = chrono::Duration::hours(1);
-
-/// Fetches into the store what it does not cover of `period`, plus the last
-/// hour before now; returns the fetch's counts and the number of gaps. A
-/// gap of a day or less is one listing (one call when it holds one page).
+/// Fetches into the store what it has not settled of `period` (see
+/// `store::sync`: the last 24 hours before each fetch are fetched again);
+/// returns the fetch's counts and the number of gaps.
 async fn fetch_into_store(
     transport: &Transport,
     store: &EventStore,
@@ -509,58 +506,37 @@ async fn fetch_into_store(
     let now = Utc::now();
     let now_ceil = DateTime::from_timestamp(now.timestamp() + 1, 0).unwrap_or(now);
     let end = period.end.unwrap_or(now_ceil);
-    let mut todo = gaps(Span::new(period.start, end), &store.covered()?);
-    let recent = (now - SAFETY_REFETCH).max(period.start);
-    if end > recent {
-        todo.push(Span::new(recent, end));
-    }
-    let todo = merge(todo);
+    let todo = store.plan(Span::new(period.start, end))?;
     let mut total = EventScan::default();
     for gap in &todo {
-        store.begin()?;
-        let workers = if gap.end - gap.start <= 86_400 {
-            1
-        } else {
-            concurrency
-        };
+        // Dropped on any early return, or with the future on Ctrl-C: the
+        // batch then rolls back and the gap stays uncovered.
+        let batch = store.begin()?;
         let mut failed = None;
         let gap_period = Period {
             start: gap.start_time(),
             end: Some(gap.end_time()),
         };
-        let result =
+        let workers = sync::workers_for(*gap, concurrency);
+        let scan =
             team_log::scan_backup_changes(transport, &gap_period, workers, |change, raw, scan| {
                 if failed.is_none() {
-                    failed = store
+                    failed = batch
                         .insert(change.fingerprint, change.timestamp.timestamp(), raw.get())
                         .err();
                 }
                 show(scan);
             })
-            .await;
-        match (result, failed) {
-            (Ok(scan), None) => {
-                // What lies ahead of now is not in the log yet: never covered.
-                let done = Span {
-                    start: gap.start,
-                    end: gap.end.min(now.timestamp()),
-                };
-                store.finish(&[done])?;
-                total.pages += scan.pages;
-                total.changes += scan.changes;
-                total.restarts += scan.restarts;
-                total.splits += scan.splits;
-                total.other_events += scan.other_events;
-            }
-            (Err(e), _) => {
-                store.abandon();
-                return Err(e.into());
-            }
-            (_, Some(e)) => {
-                store.abandon();
-                return Err(e.into());
-            }
+            .await?;
+        if let Some(e) = failed {
+            return Err(e.into());
         }
+        batch.commit(*gap, now.timestamp())?;
+        total.pages += scan.pages;
+        total.changes += scan.changes;
+        total.restarts += scan.restarts;
+        total.splits += scan.splits;
+        total.other_events += scan.other_events;
     }
     Ok((total, todo.len()))
 }
@@ -646,10 +622,12 @@ async fn run(
     console.progress(&text.fetching());
     let team_size = Some(team.num_provisioned_users).filter(|&n| n > 0);
     let progress = Progress::new(!options.common.quiet);
-    let store = EventStore::open(&store_path(home, &team.team_id))?;
-    if options.no_cache {
-        store.clear()?;
+    let opened = open_for_run(&store_path(home, &team.team_id), options.no_cache)?;
+    if let Some(notice) = &opened.notice {
+        job.log(Level::Warn, "event store rebuilt", json!({"why": notice}));
+        console.warn(notice);
     }
+    let store = opened.store;
     let devices_and_owners = async {
         job.log(Level::Info, "step", json!({"step": "list devices"}));
         let step = progress.step(text.step_devices());
