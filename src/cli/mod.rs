@@ -342,7 +342,7 @@ fn run_failed(failed: Failed) -> u8 {
         _ => exit::FAILURE,
     };
     match &failed.job_log {
-        Some(log) => error_line(&format!("{} (job log: {})", failed.error, log.display())),
+        Some(log) => error_line(&format!("{} ({log})", failed.error)),
         None => error_line(&failed.error.to_string()),
     }
     code
