@@ -17,6 +17,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 use crate::dropbox::auth::ApiBase;
 use crate::dropbox::auth::AuthError;
 use crate::dropbox::ApiError;
+use crate::job::crash;
 use crate::recipes::config::auth::add::{self, AddArgs};
 use crate::recipes::config::auth::delete::{self, DeleteArgs};
 use crate::recipes::config::auth::list::{self, ListArgs};
@@ -154,9 +155,44 @@ pub enum DevCommand {
     Simulate(SimulateArgs),
 }
 
-/// Entry point for `main`: returns the process exit code.
+/// Entry point for `main`: returns the process exit code. A panic is a
+/// bug, yet it still ends like any failure: the job log is closed while the
+/// panic unwinds (the job's drop guard), one line names where it happened
+/// and the log, and the exit code is 8, never Rust's 101 and a backtrace.
 pub fn main() -> u8 {
-    run(std::env::args_os().collect())
+    install_panic_hook();
+    let argv = std::env::args_os().collect();
+    match std::panic::catch_unwind(|| run(argv)) {
+        Ok(code) => code,
+        Err(payload) => panicked(&*payload),
+    }
+}
+
+/// Replaces Rust's panic message and backtrace with a note of where the
+/// panic happened, which the job log and `panicked` report. A panic on
+/// another thread than the main one may never reach `main`'s catch, so
+/// it also gets its line at once.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let at = info.location().map_or_else(
+            || "an unknown place".to_string(),
+            |l| format!("{}:{}:{}", l.file(), l.line(), l.column()),
+        );
+        let message = crash::payload_text(info.payload());
+        let thread = std::thread::current();
+        if let Some(name) = thread.name().filter(|name| *name != "main") {
+            error_line(&format!("internal error (panic) at {at} in thread {name}"));
+        }
+        crash::record_panic(crash::PanicNote { at, message });
+    }));
+}
+
+/// The one line for a panic that reached `main`.
+fn panicked(payload: &(dyn std::any::Any + Send)) -> u8 {
+    let at = crash::last_panic().map_or_else(|| crash::payload_text(payload), |note| note.at);
+    let log = crash::last_job_log().map_or_else(|| "no job log".to_string(), |l| l.to_string());
+    error_line(&format!("internal error (panic) at {at}; {log}"));
+    exit::FAILURE
 }
 
 pub fn run(argv: Vec<OsString>) -> u8 {
@@ -241,8 +277,11 @@ fn print_text(text: &str) -> u8 {
     }
 }
 
+/// Never panics: stderr may be gone (a closed terminal sends SIGHUP and
+/// then refuses writes), and the error must still end in an exit code.
 fn error_line(message: &str) {
-    eprintln!("Error: {}", sanitize(message));
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "Error: {}", sanitize(message));
 }
 
 /// clap's errors are multi-line; scripts and people get one line.
@@ -273,7 +312,10 @@ fn clap_error(e: clap::Error) -> u8 {
     }
 }
 
-/// Runs a future on a fresh runtime; Ctrl-C ends it with `None`.
+/// Runs a future on a fresh runtime; a stop request (`stop_requested`)
+/// ends it with `None`. The future is dropped then, inside the runtime, so
+/// its drop guards run: the job log says "interrupted" and is gzipped,
+/// unfinished reports are deleted.
 fn block_on_interruptible<F: Future>(future: F) -> Result<Option<F::Output>, std::io::Error> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -281,13 +323,60 @@ fn block_on_interruptible<F: Future>(future: F) -> Result<Option<F::Output>, std
     Ok(runtime.block_on(async {
         tokio::select! {
             output = future => Some(output),
-            _ = tokio::signal::ctrl_c() => None,
+            () = stop_requested() => None,
         }
     }))
 }
 
-/// Runs a future to its exit code: `finish` maps what it returned; Ctrl-C
-/// and a runtime that cannot start have their own codes.
+/// Resolves when the user or the system asks tbx to stop: Ctrl-C, SIGTERM
+/// (what schedulers and service managers send) and SIGHUP (the terminal
+/// closed). A signal that cannot be listened to is left to its default
+/// action rather than taken as a stop request.
+#[cfg(unix)]
+async fn stop_requested() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let stop = |kind: SignalKind| async move {
+        match signal(kind) {
+            Ok(mut stream) => {
+                stream.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = stop(SignalKind::interrupt()) => {}
+        () = stop(SignalKind::terminate()) => {}
+        () = stop(SignalKind::hangup()) => {}
+    }
+}
+
+/// Windows: Ctrl-C, Ctrl-Break, and the console window closing (tokio's
+/// handler holds the process for Windows' few seconds of grace, so the
+/// run can close its logs and exit on its own).
+#[cfg(windows)]
+async fn stop_requested() {
+    use tokio::signal::windows::{ctrl_break, ctrl_c, ctrl_close};
+    macro_rules! stop {
+        ($listen:expr) => {
+            async {
+                match $listen {
+                    Ok(mut stream) => {
+                        stream.recv().await;
+                    }
+                    Err(_) => std::future::pending::<()>().await,
+                }
+            }
+        };
+    }
+    tokio::select! {
+        () = stop!(ctrl_c()) => {}
+        () = stop!(ctrl_break()) => {}
+        () = stop!(ctrl_close()) => {}
+    }
+}
+
+/// Runs a future to its exit code: `finish` maps what it returned; a stop
+/// request and a runtime that cannot start have their own codes.
 fn run_interruptible<F: Future>(future: F, finish: impl FnOnce(F::Output) -> u8) -> u8 {
     match block_on_interruptible(future) {
         Ok(Some(output)) => finish(output),
@@ -373,7 +462,7 @@ fn run_demo(args: &DemoArgs) -> u8 {
 fn run_simulate(args: &SimulateArgs) -> u8 {
     let serve = async {
         let handle = simulate::exec(args).await?;
-        // Serve until Ctrl-C (handled by block_on_interruptible).
+        // Serve until Ctrl-C, SIGTERM or SIGHUP (block_on_interruptible).
         std::future::pending::<()>().await;
         drop(handle);
         Ok::<(), crate::sim::SimError>(())
