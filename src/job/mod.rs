@@ -204,6 +204,8 @@ impl Job {
 
     /// Appends one JSON line: time, level, message, and `fields` (an object).
     pub fn log(&self, level: Level, message: &str, fields: Value) {
+        #[cfg(debug_assertions)]
+        panic_if_asked(message, &fields);
         let min_level = if self.options.debug {
             Level::Debug
         } else {
@@ -280,6 +282,22 @@ impl Job {
     /// Deletes the whole job folder (`-retain-job-data`).
     pub fn remove(&self) -> io::Result<()> {
         fs::remove_dir_all(&self.dir)
+    }
+}
+
+/// Debug builds only (tests run them; release builds have no such switch):
+/// `TBX_DEBUG_PANIC_AT_STEP=<step>` panics when the run logs that step, so
+/// a test can check how a panic mid-run ends.
+#[cfg(debug_assertions)]
+#[allow(clippy::panic)]
+fn panic_if_asked(message: &str, fields: &Value) {
+    if message != "step" {
+        return;
+    }
+    let asked = std::env::var("TBX_DEBUG_PANIC_AT_STEP").ok();
+    let step = fields.get("step").and_then(Value::as_str);
+    if asked.is_some() && asked.as_deref() == step {
+        panic!("panic requested at step {step:?} (TBX_DEBUG_PANIC_AT_STEP)");
     }
 }
 
