@@ -312,7 +312,7 @@ fn clap_error(e: clap::Error) -> u8 {
     }
 }
 
-/// Runs a future on a fresh runtime; a stop request (`stop_requested`)
+/// Runs a future on a fresh runtime; a stop request (`listen_for_stop`)
 /// ends it with `None`. The future is dropped then, inside the runtime, so
 /// its drop guards run: the job log says "interrupted" and is gzipped,
 /// unfinished reports are deleted.
@@ -321,32 +321,47 @@ fn block_on_interruptible<F: Future>(future: F) -> Result<Option<F::Output>, std
         .enable_all()
         .build()?;
     Ok(runtime.block_on(async {
+        // Listening before the future first runs: a signal sent as soon as
+        // it prints something (the simulator's "Press Ctrl-C") is caught.
+        let stop = listen_for_stop();
         tokio::select! {
             output = future => Some(output),
-            () = stop_requested() => None,
+            () = stop => None,
         }
     }))
 }
 
-/// Resolves when the user or the system asks tbx to stop: Ctrl-C, SIGTERM
-/// (what schedulers and service managers send) and SIGHUP (the terminal
-/// closed). A signal that cannot be listened to is left to its default
-/// action rather than taken as a stop request.
-#[cfg(unix)]
-async fn stop_requested() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let stop = |kind: SignalKind| async move {
-        match signal(kind) {
-            Ok(mut stream) => {
-                stream.recv().await;
+/// Waits on a signal listener, or forever if it could not be set up (the
+/// signal keeps its default action rather than reading as a stop request).
+macro_rules! received {
+    ($listener:expr) => {
+        async move {
+            match $listener {
+                Some(mut listener) => {
+                    listener.recv().await;
+                }
+                None => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
         }
     };
-    tokio::select! {
-        () = stop(SignalKind::interrupt()) => {}
-        () = stop(SignalKind::terminate()) => {}
-        () = stop(SignalKind::hangup()) => {}
+}
+
+/// Listens, from now on, for the user or the system asking tbx to stop:
+/// Ctrl-C, SIGTERM (what schedulers and service managers send) and SIGHUP
+/// (the terminal closed); the future resolves on the first of them. Needs
+/// the runtime's context.
+#[cfg(unix)]
+fn listen_for_stop() -> impl Future<Output = ()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let interrupt = signal(SignalKind::interrupt()).ok();
+    let terminate = signal(SignalKind::terminate()).ok();
+    let hangup = signal(SignalKind::hangup()).ok();
+    async move {
+        tokio::select! {
+            () = received!(interrupt) => {}
+            () = received!(terminate) => {}
+            () = received!(hangup) => {}
+        }
     }
 }
 
@@ -354,24 +369,17 @@ async fn stop_requested() {
 /// handler holds the process for Windows' few seconds of grace, so the
 /// run can close its logs and exit on its own).
 #[cfg(windows)]
-async fn stop_requested() {
+fn listen_for_stop() -> impl Future<Output = ()> {
     use tokio::signal::windows::{ctrl_break, ctrl_c, ctrl_close};
-    macro_rules! stop {
-        ($listen:expr) => {
-            async {
-                match $listen {
-                    Ok(mut stream) => {
-                        stream.recv().await;
-                    }
-                    Err(_) => std::future::pending::<()>().await,
-                }
-            }
-        };
-    }
-    tokio::select! {
-        () = stop!(ctrl_c()) => {}
-        () = stop!(ctrl_break()) => {}
-        () = stop!(ctrl_close()) => {}
+    let c = ctrl_c().ok();
+    let brk = ctrl_break().ok();
+    let close = ctrl_close().ok();
+    async move {
+        tokio::select! {
+            () = received!(c) => {}
+            () = received!(brk) => {}
+            () = received!(close) => {}
+        }
     }
 }
 
