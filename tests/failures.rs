@@ -187,60 +187,6 @@ fn an_expired_token_is_an_authorization_failure() {
     assert_eq!(sim.calls("team/get_info"), 1);
 }
 
-// Sends SIGINT with kill(1); on Windows the same tokio::signal::ctrl_c path
-// handles CTRL_C_EVENT, which a test cannot send to a child alone.
-#[cfg(unix)]
-#[test]
-fn ctrl_c_stops_the_run_with_exit_4_and_no_report() {
-    let sim = start(team(10, 35));
-    // The first events call is told to wait 30 s: the run is mid-flight.
-    sim.inject(
-        "team_log/get_events",
-        1,
-        Fault::RateLimited {
-            retry_after: Some(30),
-            text_body: false,
-            write_operations: false,
-        },
-    );
-    let home = tempfile::tempdir().unwrap();
-    let child = std::process::Command::new(BIN)
-        .args(status_args(&["-start-time", &start_time(), "-quiet"]))
-        .env("TOOLBOX_HOME", home.path())
-        .env("TOOLBOX_DROPBOX_API_URL", &sim.base_url)
-        .env("TOOLBOX_DROPBOX_TOKEN", &sim.token)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    for _ in 0..100 {
-        if sim.calls("team_log/get_events") > 0 {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    let started = std::time::Instant::now();
-    let killed = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let output = child.wait_with_output().unwrap();
-    assert!(
-        started.elapsed() < std::time::Duration::from_secs(10),
-        "stopped promptly"
-    );
-    assert_eq!(output.status.code(), Some(4));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.starts_with("Error: interrupted"), "{stderr}");
-    let job = job_dir(home.path());
-    assert_eq!(std::fs::read_dir(job.join("reports")).unwrap().count(), 0);
-    let log = read_log(&job, "toolbox.log");
-    let last_two: Vec<&str> = log.lines().rev().take(2).collect();
-    assert!(last_two[0].contains("\"interrupted\""), "{log}");
-    assert!(log.contains("\"step\":\"scan audit log\""), "{log}");
-}
-
 #[test]
 fn every_fault_at_once_gives_the_fault_free_report() {
     // One request at a time, so which call meets which fault is the same on

@@ -165,3 +165,39 @@ fn reports_need_no_system_temp_folder() {
         ["devices.csv", "devices.json", "devices.xlsx"]
     );
 }
+
+#[test]
+fn a_panic_mid_run_is_one_line_naming_the_closed_job_log_and_exit_8() {
+    let sim = start(team(10, 93));
+    let run = run_with(
+        Some(&sim),
+        &args(&[]),
+        &[
+            ("TBX_DEBUG_PANIC_AT_STEP", "write reports"),
+            ("RUST_BACKTRACE", "1"),
+        ],
+    );
+    let stderr = run.stderr();
+    assert_eq!(run.code(), 8, "{stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    let last = lines.last().copied().unwrap_or_default();
+    let job = job_dir(run.home.path());
+    let log_path = job.join("logs").join("toolbox.log.gz");
+    let at = "Error: internal error (panic) at src/job/mod.rs:";
+    assert!(last.starts_with(at), "{stderr}");
+    assert!(
+        last.ends_with(&format!("; job log: {}", log_path.display())),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("backtrace"),
+        "no Rust panic message or backtrace: {stderr}"
+    );
+    assert!(lines.iter().filter(|l| l.starts_with("Error:")).count() == 1);
+    let log = read_log(&job, "toolbox.log");
+    let end = log.lines().last().unwrap_or_default();
+    assert!(end.contains("\"internal error (panic)\""), "{log}");
+    assert!(end.contains("src/job/mod.rs:"), "{log}");
+    assert!(!job.join("logs").join("toolbox.log").exists());
+    assert_eq!(run.report_names(), Vec::<String>::new());
+}

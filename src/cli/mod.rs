@@ -17,6 +17,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 use crate::dropbox::auth::ApiBase;
 use crate::dropbox::auth::AuthError;
 use crate::dropbox::ApiError;
+use crate::job::crash;
 use crate::recipes::config::auth::add::{self, AddArgs};
 use crate::recipes::config::auth::delete::{self, DeleteArgs};
 use crate::recipes::config::auth::list::{self, ListArgs};
@@ -154,9 +155,44 @@ pub enum DevCommand {
     Simulate(SimulateArgs),
 }
 
-/// Entry point for `main`: returns the process exit code.
+/// Entry point for `main`: returns the process exit code. A panic is a
+/// bug, yet it still ends like any failure: the job log is closed while the
+/// panic unwinds (the job's drop guard), one line names where it happened
+/// and the log, and the exit code is 8, never Rust's 101 and a backtrace.
 pub fn main() -> u8 {
-    run(std::env::args_os().collect())
+    install_panic_hook();
+    let argv = std::env::args_os().collect();
+    match std::panic::catch_unwind(|| run(argv)) {
+        Ok(code) => code,
+        Err(payload) => panicked(&*payload),
+    }
+}
+
+/// Replaces Rust's panic message and backtrace with a note of where the
+/// panic happened, which the job log and `panicked` report. A panic on
+/// another thread than the main one may never reach `main`'s catch, so
+/// it also gets its line at once.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let at = info.location().map_or_else(
+            || "an unknown place".to_string(),
+            |l| format!("{}:{}:{}", l.file(), l.line(), l.column()),
+        );
+        let message = crash::payload_text(info.payload());
+        let thread = std::thread::current();
+        if let Some(name) = thread.name().filter(|name| *name != "main") {
+            error_line(&format!("internal error (panic) at {at} in thread {name}"));
+        }
+        crash::record_panic(crash::PanicNote { at, message });
+    }));
+}
+
+/// The one line for a panic that reached `main`.
+fn panicked(payload: &(dyn std::any::Any + Send)) -> u8 {
+    let at = crash::last_panic().map_or_else(|| crash::payload_text(payload), |note| note.at);
+    let log = crash::last_job_log().map_or_else(|| "no job log".to_string(), |l| l.to_string());
+    error_line(&format!("internal error (panic) at {at}; {log}"));
+    exit::FAILURE
 }
 
 pub fn run(argv: Vec<OsString>) -> u8 {
@@ -241,8 +277,11 @@ fn print_text(text: &str) -> u8 {
     }
 }
 
+/// Never panics: stderr may be gone (a closed terminal sends SIGHUP and
+/// then refuses writes), and the error must still end in an exit code.
 fn error_line(message: &str) {
-    eprintln!("Error: {}", sanitize(message));
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "Error: {}", sanitize(message));
 }
 
 /// clap's errors are multi-line; scripts and people get one line.
@@ -273,21 +312,79 @@ fn clap_error(e: clap::Error) -> u8 {
     }
 }
 
-/// Runs a future on a fresh runtime; Ctrl-C ends it with `None`.
+/// Runs a future on a fresh runtime; a stop request (`listen_for_stop`)
+/// ends it with `None`. The future is dropped then, inside the runtime, so
+/// its drop guards run: the job log says "interrupted" and is gzipped,
+/// unfinished reports are deleted.
 fn block_on_interruptible<F: Future>(future: F) -> Result<Option<F::Output>, std::io::Error> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     Ok(runtime.block_on(async {
+        // Listening before the future first runs: a signal sent as soon as
+        // it prints something (the simulator's "Press Ctrl-C") is caught.
+        let stop = listen_for_stop();
         tokio::select! {
             output = future => Some(output),
-            _ = tokio::signal::ctrl_c() => None,
+            () = stop => None,
         }
     }))
 }
 
-/// Runs a future to its exit code: `finish` maps what it returned; Ctrl-C
-/// and a runtime that cannot start have their own codes.
+/// Waits on a signal listener, or forever if it could not be set up (the
+/// signal keeps its default action rather than reading as a stop request).
+macro_rules! received {
+    ($listener:expr) => {
+        async move {
+            match $listener {
+                Some(mut listener) => {
+                    listener.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        }
+    };
+}
+
+/// Listens, from now on, for the user or the system asking tbx to stop:
+/// Ctrl-C, SIGTERM (what schedulers and service managers send) and SIGHUP
+/// (the terminal closed); the future resolves on the first of them. Needs
+/// the runtime's context.
+#[cfg(unix)]
+fn listen_for_stop() -> impl Future<Output = ()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let interrupt = signal(SignalKind::interrupt()).ok();
+    let terminate = signal(SignalKind::terminate()).ok();
+    let hangup = signal(SignalKind::hangup()).ok();
+    async move {
+        tokio::select! {
+            () = received!(interrupt) => {}
+            () = received!(terminate) => {}
+            () = received!(hangup) => {}
+        }
+    }
+}
+
+/// Windows: Ctrl-C, Ctrl-Break, and the console window closing (tokio's
+/// handler holds the process for Windows' few seconds of grace, so the
+/// run can close its logs and exit on its own).
+#[cfg(windows)]
+fn listen_for_stop() -> impl Future<Output = ()> {
+    use tokio::signal::windows::{ctrl_break, ctrl_c, ctrl_close};
+    let c = ctrl_c().ok();
+    let brk = ctrl_break().ok();
+    let close = ctrl_close().ok();
+    async move {
+        tokio::select! {
+            () = received!(c) => {}
+            () = received!(brk) => {}
+            () = received!(close) => {}
+        }
+    }
+}
+
+/// Runs a future to its exit code: `finish` maps what it returned; a stop
+/// request and a runtime that cannot start have their own codes.
 fn run_interruptible<F: Future>(future: F, finish: impl FnOnce(F::Output) -> u8) -> u8 {
     match block_on_interruptible(future) {
         Ok(Some(output)) => finish(output),
@@ -342,7 +439,7 @@ fn run_failed(failed: Failed) -> u8 {
         _ => exit::FAILURE,
     };
     match &failed.job_log {
-        Some(log) => error_line(&format!("{} (job log: {})", failed.error, log.display())),
+        Some(log) => error_line(&format!("{} ({log})", failed.error)),
         None => error_line(&failed.error.to_string()),
     }
     code
@@ -373,7 +470,7 @@ fn run_demo(args: &DemoArgs) -> u8 {
 fn run_simulate(args: &SimulateArgs) -> u8 {
     let serve = async {
         let handle = simulate::exec(args).await?;
-        // Serve until Ctrl-C (handled by block_on_interruptible).
+        // Serve until Ctrl-C, SIGTERM or SIGHUP (block_on_interruptible).
         std::future::pending::<()>().await;
         drop(handle);
         Ok::<(), crate::sim::SimError>(())

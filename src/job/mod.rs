@@ -16,6 +16,8 @@ use chrono::{DateTime, Duration, Local};
 use serde_json::{json, Value};
 use thiserror::Error;
 
+pub mod crash;
+
 pub const ENV_HOME: &str = "TOOLBOX_HOME";
 
 #[derive(Debug, Error)]
@@ -80,11 +82,42 @@ pub struct LogOptions {
     pub max_log_bytes: Option<u64>,
 }
 
-/// A log file with a running size, for the cap.
+/// A log file with a running size, for the cap, and what could not be
+/// written: a full disk must not lose the log silently.
 struct LogFile {
     out: BufWriter<File>,
     written: u64,
     capped: bool,
+    /// The first error that lost an entry, if any. Writes go on after one:
+    /// space freed later (a failed report removed) lets the final entries
+    /// in. (A failed flush loses nothing: the writer keeps its buffer.)
+    error: Option<String>,
+}
+
+/// What became of the job log, for the line that names it on stderr.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobLog {
+    /// Every entry is at `path` (gzipped, or plain when the disk had no
+    /// room left to compress it).
+    Kept(PathBuf),
+    /// Some entries could not be written; what could is at `path`.
+    Incomplete { path: PathBuf, error: String },
+    /// Nothing could be written; the empty file was removed.
+    Lost { path: PathBuf, error: String },
+}
+
+impl std::fmt::Display for JobLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            JobLog::Kept(path) => write!(f, "job log: {}", path.display()),
+            JobLog::Incomplete { path, error } => {
+                write!(f, "job log: {}, incomplete: {error}", path.display())
+            }
+            JobLog::Lost { path, error } => {
+                write!(f, "no job log: cannot write {}: {error}", path.display())
+            }
+        }
+    }
 }
 
 pub struct Job {
@@ -98,6 +131,8 @@ pub struct Job {
     capture: Mutex<Option<LogFile>>,
     options: LogOptions,
     ended: AtomicBool,
+    /// Set by `end`: where the job log ended up.
+    outcome: Mutex<Option<JobLog>>,
 }
 
 /// The job id format: local time to the millisecond, as tbx
@@ -117,6 +152,8 @@ impl Job {
             source,
         };
         fs::create_dir_all(&jobs).map_err(create_error)?;
+        // A panic from here on names this job's log, not an earlier one's.
+        crash::set_last_log(None);
         let mut at = Local::now();
         let (id, dir) = loop {
             let id = job_id(at);
@@ -139,6 +176,7 @@ impl Job {
                 out: BufWriter::new(file),
                 written: 0,
                 capped: false,
+                error: None,
             })
         };
         let log = if options.write_log {
@@ -160,11 +198,14 @@ impl Job {
             capture: Mutex::new(capture),
             options,
             ended: AtomicBool::new(false),
+            outcome: Mutex::new(None),
         })
     }
 
     /// Appends one JSON line: time, level, message, and `fields` (an object).
     pub fn log(&self, level: Level, message: &str, fields: Value) {
+        #[cfg(debug_assertions)]
+        panic_if_asked(message, &fields);
         let min_level = if self.options.debug {
             Level::Debug
         } else {
@@ -196,24 +237,19 @@ impl Job {
         write_line(&self.capture, &call, None);
     }
 
-    /// The job log as it will be found after the run (gzipped once ended).
-    pub fn log_path(&self) -> Option<PathBuf> {
-        let name = if self.ended.load(Ordering::SeqCst) {
-            "toolbox.log.gz"
-        } else {
-            "toolbox.log"
-        };
-        self.options.write_log.then(|| self.logs.join(name))
+    /// Where the job log is, or, once the run ended, what became of it;
+    /// `None` with `-skip-logging`.
+    pub fn job_log(&self) -> Option<JobLog> {
+        if !self.options.write_log {
+            return None;
+        }
+        let ended = lock(&self.outcome).clone();
+        Some(ended.unwrap_or_else(|| JobLog::Kept(self.logs.join("toolbox.log"))))
     }
 
     pub fn flush(&self) {
-        for file in [&self.log, &self.capture] {
-            if let Ok(mut guard) = file.lock() {
-                if let Some(f) = guard.as_mut() {
-                    let _ = f.out.flush();
-                }
-            }
-        }
+        flush_log(&self.log);
+        flush_log(&self.capture);
     }
 
     /// Marks the run as ended (finished or failed, with its own log entry),
@@ -222,14 +258,25 @@ impl Job {
         if self.ended.swap(true, Ordering::SeqCst) {
             return;
         }
-        for (file, name) in [(&self.log, "toolbox.log"), (&self.capture, "capture.log")] {
-            let Ok(mut guard) = file.lock() else { continue };
-            if let Some(mut open) = guard.take() {
-                let _ = open.out.flush();
-                drop(open);
-                let _ = gzip_in_place(&self.logs.join(name));
-            }
+        // On a full disk the job log matters more than the capture log,
+        // whose space it may then have.
+        let capture_path = self.logs.join("capture.log");
+        if !flush_log(&self.log) && discard_log(&self.capture, &capture_path) {
+            let note = "capture log removed: the disk is full and the job log needs the room";
+            self.log(Level::Warn, note, json!({}));
         }
+        // The capture log first, so the job log can say it is incomplete.
+        let capture = close_log(&self.capture, &capture_path);
+        if let Some(JobLog::Incomplete { error, .. } | JobLog::Lost { error, .. }) = capture {
+            self.log(
+                Level::Warn,
+                "capture log incomplete",
+                json!({ "error": error }),
+            );
+        }
+        let log = close_log(&self.log, &self.logs.join("toolbox.log"));
+        crash::set_last_log(log.clone());
+        *lock(&self.outcome) = log;
     }
 
     /// Deletes the whole job folder (`-retain-job-data`).
@@ -238,8 +285,32 @@ impl Job {
     }
 }
 
+/// Debug builds only (tests run them; release builds have no such switch):
+/// `TBX_DEBUG_PANIC_AT_STEP=<step>` panics when the run logs that step, so
+/// a test can check how a panic mid-run ends.
+#[cfg(debug_assertions)]
+#[allow(clippy::panic)]
+fn panic_if_asked(message: &str, fields: &Value) {
+    if message != "step" {
+        return;
+    }
+    let asked = std::env::var("TBX_DEBUG_PANIC_AT_STEP").ok();
+    let step = fields.get("step").and_then(Value::as_str);
+    if asked.is_some() && asked.as_deref() == step {
+        panic!("panic requested at step {step:?} (TBX_DEBUG_PANIC_AT_STEP)");
+    }
+}
+
+/// Locks a log even after a panic while it was held: closing it matters
+/// more than whatever line that panic cut short.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn write_line(file: &Mutex<Option<LogFile>>, entry: &Value, cap: Option<u64>) {
-    let Ok(mut guard) = file.lock() else { return };
+    let mut guard = lock(file);
     let Some(f) = guard.as_mut() else { return };
     if f.capped {
         return;
@@ -255,8 +326,53 @@ fn write_line(file: &Mutex<Option<LogFile>>, entry: &Value, cap: Option<u64>) {
             .into_bytes();
         }
     }
-    f.written += line.len() as u64;
-    let _ = f.out.write_all(&line);
+    match f.out.write_all(&line) {
+        Ok(()) => f.written += line.len() as u64,
+        Err(e) => {
+            f.error.get_or_insert_with(|| e.to_string());
+        }
+    }
+}
+
+/// Writes out what a log holds in memory; false when the disk refused (the
+/// writer keeps it for another try).
+fn flush_log(file: &Mutex<Option<LogFile>>) -> bool {
+    lock(file).as_mut().is_none_or(|f| f.out.flush().is_ok())
+}
+
+/// Deletes a log, unwritten; false when there was none.
+fn discard_log(file: &Mutex<Option<LogFile>>, path: &Path) -> bool {
+    let Some(open) = lock(file).take() else {
+        return false;
+    };
+    drop(open.out.into_parts());
+    let _ = fs::remove_file(path);
+    true
+}
+
+/// Closes the log at `path` and gzips it; says what became of it. A disk
+/// too full to take a line or the compressed copy still leaves what could
+/// be written, and an empty file that should have had entries is removed
+/// (`JobLog::Lost`) rather than left to look like a quiet run.
+fn close_log(file: &Mutex<Option<LogFile>>, path: &Path) -> Option<JobLog> {
+    let mut open = lock(file).take()?;
+    let flushed = open.out.flush();
+    let error = open.error.take().or(flushed.err().map(|e| e.to_string()));
+    // Without flushing again: what the disk refused is given up, not
+    // retried half-way by the writer's drop.
+    drop(open.out.into_parts());
+    let path = path.to_path_buf();
+    let empty = fs::metadata(&path).map_or(true, |m| m.len() == 0);
+    if let (Some(error), true) = (&error, empty) {
+        let _ = fs::remove_file(&path);
+        let error = error.clone();
+        return Some(JobLog::Lost { path, error });
+    }
+    let kept = gzip_in_place(&path).unwrap_or(path);
+    Some(match error {
+        None => JobLog::Kept(kept),
+        Some(error) => JobLog::Incomplete { path: kept, error },
+    })
 }
 
 /// Keys whose values are never written to a log.
@@ -290,34 +406,50 @@ fn redact(value: &mut Value) {
     }
 }
 
-/// Replaces `path` with `path.gz`.
-fn gzip_in_place(path: &Path) -> io::Result<()> {
+/// Replaces `path` with `path.gz` and returns the new path; on failure
+/// (a full disk) removes the partial copy and leaves `path` as it was.
+fn gzip_in_place(path: &Path) -> io::Result<PathBuf> {
     let mut target = path.as_os_str().to_owned();
     target.push(".gz");
-    {
+    let target = PathBuf::from(target);
+    let compress = || -> io::Result<()> {
         let mut input = File::open(path)?;
         let output = File::create(&target)?;
         let mut encoder = flate2::write::GzEncoder::new(output, flate2::Compression::default());
         io::copy(&mut input, &mut encoder)?;
-        encoder.finish()?.sync_all()?;
+        encoder.finish()?.sync_all()
+    };
+    // Both handles are closed once `compress` returns: Windows refuses to
+    // delete an open file.
+    match compress() {
+        Ok(()) => {
+            fs::remove_file(path)?;
+            Ok(target)
+        }
+        Err(e) => {
+            let _ = fs::remove_file(&target);
+            Err(e)
+        }
     }
-    // Both handles are closed: Windows refuses to delete an open file.
-    fs::remove_file(path)
 }
 
 impl Drop for Job {
-    /// A job dropped before `end` was cut short (Ctrl-C drops the run's
-    /// future); the log says so, after the last step it reached.
+    /// A job dropped before `end` was cut short (Ctrl-C or another stop
+    /// signal drops the run's future, a panic unwinds through it); the log
+    /// says so, after the last step it reached.
     fn drop(&mut self) {
         if !self.ended.load(Ordering::SeqCst) {
             if std::thread::panicking() {
+                let (at, message) = crash::last_panic()
+                    .map(|p| (p.at, p.message))
+                    .unwrap_or_default();
                 self.log(
                     Level::Error,
                     "internal error (panic)",
-                    serde_json::json!({}),
+                    json!({ "at": at, "panic": message }),
                 );
             } else {
-                self.log(Level::Warn, "interrupted", serde_json::json!({}));
+                self.log(Level::Warn, "interrupted", json!({}));
             }
             self.end();
         }
@@ -380,7 +512,8 @@ mod tests {
             text.contains("\"cursor\":\"c\"") && !text.contains("s3cr3t"),
             "{text}"
         );
-        assert_eq!(job.log_path().unwrap(), job.logs.join("toolbox.log.gz"));
+        let kept = JobLog::Kept(job.logs.join("toolbox.log.gz"));
+        assert_eq!(job.job_log(), Some(kept));
     }
 
     #[test]

@@ -4,11 +4,13 @@
 //! report is split into `<name>_0000.xlsx`, `<name>_0001.xlsx`, … each with
 //! its own header, as tbx does.
 
+use std::io::Write;
 use std::path::Path;
 
 use rust_xlsxwriter::{Color, Format, FormatBorder, Workbook, Worksheet, XlsxError};
 
 use super::{Pending, ReportError};
+use crate::job::crash;
 
 pub const CHUNK_ROWS: usize = 10_000;
 /// tbx's header colour.
@@ -43,7 +45,41 @@ pub(crate) fn write_xlsx<T>(
     Ok(())
 }
 
+/// rust_xlsxwriter writes constant-memory rows to a temporary file with
+/// `expect`: a full disk panics inside the crate instead of returning an
+/// error. Caught here, it becomes the error it should have been, naming the
+/// report; the workbook and its temporary files are dropped on the way.
 fn write_chunk<T>(
+    pending: &Pending,
+    sheet_name: &str,
+    headers: &[&str],
+    rows: &[T],
+    cells: Cells<'_, T>,
+) -> Result<(), ReportError> {
+    let build = || build_chunk(pending, sheet_name, headers, rows, cells);
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(build)).unwrap_or_else(|payload| {
+        Err(ReportError::Xlsx {
+            path: pending.target.clone(),
+            detail: panic_detail(&crash::payload_text(&*payload)),
+        })
+    })
+}
+
+/// The crate's panic reads `Couldn't write to xml file: Os { code: 28,
+/// kind: StorageFull, message: "No space left on device" }`; people get
+/// the OS's words.
+fn panic_detail(text: &str) -> String {
+    let os_message = text
+        .split_once("message: \"")
+        .and_then(|(_, rest)| rest.split_once('"'))
+        .map(|(message, _)| message);
+    match os_message {
+        Some(message) => format!("{message} (while writing the sheet's temporary file)"),
+        None => text.to_string(),
+    }
+}
+
+fn build_chunk<T>(
     pending: &Pending,
     sheet_name: &str,
     headers: &[&str],
@@ -66,7 +102,14 @@ fn write_chunk<T>(
         .map_err(xlsx_error)?;
     sheet.set_name(sheet_name).map_err(xlsx_error)?;
     fill_sheet(sheet, headers, rows, cells).map_err(xlsx_error)?;
-    workbook.save(&pending.temp).map_err(xlsx_error)
+    // Zipped in memory (a chunk's file is at most a few MB), then written
+    // here: a write error is then ours to report, whereas the zip writer,
+    // saving to the file itself, prints a second error from its drop.
+    let bytes = workbook.save_to_buffer().map_err(xlsx_error)?;
+    let mut out = pending.create()?;
+    out.write_all(&bytes)
+        .and_then(|()| out.flush())
+        .map_err(|e| pending.io_error(e))
 }
 
 fn fill_sheet<T>(
@@ -119,6 +162,17 @@ fn clip_to_cell(value: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_crates_write_panic_reads_as_the_os_error() {
+        let text = "Couldn't write to xml file: Os { code: 28, kind: StorageFull, \
+                    message: \"No space left on device\" }";
+        assert_eq!(
+            panic_detail(text),
+            "No space left on device (while writing the sheet's temporary file)"
+        );
+        assert_eq!(panic_detail("something else"), "something else");
+    }
 
     #[test]
     fn clip_keeps_short_values_and_cuts_long_ones_on_char_boundaries() {

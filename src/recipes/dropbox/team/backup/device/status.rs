@@ -30,7 +30,7 @@ use crate::dropbox::bandwidth::Bandwidth;
 use crate::dropbox::team_log::EventScan;
 use crate::dropbox::transport::{http_client, CallRecord};
 use crate::dropbox::{devices, members, team, team_log, ApiError, Transport, TransportConfig};
-use crate::job::{resolve_home, Job, JobError, Level, LogOptions};
+use crate::job::{resolve_home, Job, JobError, JobLog, Level, LogOptions};
 use crate::report::console::Console;
 use crate::report::html::{self, PageInfo};
 use crate::report::messages::Messages;
@@ -282,7 +282,7 @@ pub enum RecipeError {
 #[derive(Debug)]
 pub struct Failed {
     pub error: RecipeError,
-    pub job_log: Option<PathBuf>,
+    pub job_log: Option<JobLog>,
 }
 
 /// A finished run.
@@ -364,7 +364,13 @@ pub async fn exec(
         Err(error) => job.log(Level::Error, "failed", json!({"error": error.to_string()})),
     }
     job.end();
-    let job_log = if keep { job.log_path() } else { None };
+    let job_log = if keep { job.job_log() } else { None };
+    if let (Ok(_), Some(log @ (JobLog::Incomplete { .. } | JobLog::Lost { .. }))) =
+        (&result, &job_log)
+    {
+        // The reports are whole (a full disk let them in); the log is not.
+        console.warn(&log.to_string());
+    }
     if !keep {
         // The policy asked for it; a folder that will not go is only noise.
         let _ = job.remove();
