@@ -131,3 +131,117 @@ fn a_filter_that_does_not_compile_is_a_bad_option_before_any_call() {
     );
     assert!(sim.call_counts().is_empty());
 }
+
+/// Every file of the job's `logs` folder, with its size.
+fn log_sizes(run: &Run) -> Vec<(String, u64)> {
+    std::fs::read_dir(job_dir(run.home.path()).join("logs"))
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().into_string().unwrap(),
+                e.metadata().unwrap().len(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn runaway_filters_fail_the_run_with_one_line_and_leave_no_reports() {
+    let (sim, _, start) = setup();
+    for (filter, why) in [
+        ("def f: 1 + f; f", "recursed too deeply"),
+        ("def f: f; f", "ran for more than 1 s"),
+        ("[repeat(1)]", "ran for more than 1 s"),
+        ("repeat(1)", "more than"),
+        ("last(range(1e18))", "ran for more than 1 s"),
+    ] {
+        let started = std::time::Instant::now();
+        let run = run(
+            &sim,
+            &status_args(&["-start-time", &start, "-quiet", "-output-filter", filter]),
+        );
+        assert_eq!(run.code(), 8, "{filter}: {}", run.stderr());
+        let stderr = run.stderr();
+        assert_eq!(stderr.lines().count(), 1, "{filter}: {stderr}");
+        assert!(
+            stderr.starts_with("Error: -output-filter failed on the row of session dbdsid:")
+                && stderr.contains(why),
+            "{filter}: {stderr}"
+        );
+        assert!(started.elapsed().as_secs() < 30, "{filter} took too long");
+        assert!(
+            run.report_names().is_empty(),
+            "{filter}: {:?}",
+            run.report_names()
+        );
+        let logs = log_sizes(&run);
+        assert!(!logs.is_empty(), "{filter}: no logs");
+        assert!(logs.iter().all(|(_, n)| *n > 0), "{filter}: {logs:?}");
+    }
+}
+
+#[test]
+fn a_row_that_prints_too_much_is_stopped() {
+    let (sim, _, start) = setup();
+    let run = run(
+        &sim,
+        &status_args(&[
+            "-start-time",
+            &start,
+            "-quiet",
+            "-output-filter",
+            r#""x" * 2000000"#,
+        ]),
+    );
+    assert_eq!(run.code(), 8, "{}", run.stderr());
+    assert!(
+        run.stderr().contains("printed more than 1 MiB for one row"),
+        "{}",
+        run.stderr()
+    );
+    assert!(run.report_names().is_empty());
+}
+
+#[test]
+fn the_filter_sees_no_toolbox_variable_through_env_or_dollar_env() {
+    let (sim, expected, start) = setup();
+    let filter = r#"[env.TOOLBOX_DROPBOX_TOKEN, $ENV.TOOLBOX_DROPBOX_TOKEN, env.TOOLBOX_HOME, ([env, $ENV][] | keys[] | select(ascii_upcase | startswith("TOOLBOX_")))]"#;
+    let run = run_with(
+        Some(&sim),
+        &status_args(&["-start-time", &start, "-quiet", "-output-filter", filter]),
+        &[
+            ("TOOLBOX_DROPBOX_APP_KEY", "app-key-secret"),
+            ("TOOLBOX_DROPBOX_REFRESH_TOKEN", "refresh-secret"),
+            ("toolbox_lowercase", "lower-secret"),
+            ("TBX_VISIBLE", "yes"),
+        ],
+    );
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let stdout = run.stdout();
+    assert_eq!(stdout.lines().count(), expected.len());
+    assert!(stdout.lines().all(|l| l == "[null,null,null]"), "{stdout}");
+    let json = std::fs::read_to_string(run.reports().join("devices.json")).unwrap();
+    assert_eq!(json, stdout);
+    for secret in [
+        sim.token.as_str(),
+        "app-key-secret",
+        "refresh-secret",
+        "lower-secret",
+    ] {
+        assert!(!stdout.contains(secret) && !json.contains(secret));
+    }
+    // The rest of the environment is still there.
+    let visible = run_with(
+        Some(&sim),
+        &status_args(&[
+            "-start-time",
+            &start,
+            "-quiet",
+            "-output-filter",
+            "[env.TBX_VISIBLE, $ENV.TBX_VISIBLE]",
+        ]),
+        &[("TBX_VISIBLE", "yes")],
+    );
+    assert_eq!(visible.stdout().lines().next(), Some(r#"["yes","yes"]"#));
+}

@@ -31,6 +31,7 @@ use crate::recipes::dropbox::team::backup::device::status::{
 use crate::recipes::license::{self, LicenseArgs};
 use crate::recipes::version::{self, VersionArgs};
 use crate::report::console::sanitize;
+use crate::report::filter::worker as filter_worker;
 
 /// watermint toolbox compatible: Dropbox team backup device status, fast
 #[derive(Debug, Parser)]
@@ -160,6 +161,14 @@ pub fn main() -> u8 {
 }
 
 pub fn run(argv: Vec<OsString>) -> u8 {
+    // The `-output-filter` worker is tbx itself in another role; it is no
+    // command (no help, no completion), so clap never sees it.
+    if argv
+        .get(1)
+        .is_some_and(|a| a == filter_worker::WORKER_COMMAND)
+    {
+        return filter_worker::main();
+    }
     let argv = args::normalize(&Cli::command(), argv);
     let argv = match args::apply_extra(&Cli::command(), argv) {
         Ok(argv) => argv,

@@ -1,0 +1,111 @@
+//! The child side of `-output-filter`: `tbx __jq-worker` (not a command a
+//! person runs; it has no help and no completion). It reads the filter as
+//! the first line of stdin (a JSON string), then one row per line, and
+//! answers each row with tagged lines the parent reads:
+//!
+//! - `r` once, when the filter compiled;
+//! - `o"text"` per output line (a JSON string, so any text fits one line);
+//! - `d` when the row is done, or `e"message"` when the filter failed on it.
+//!
+//! Output is flushed whenever no further row is waiting, and at least every
+//! 50 ms, so the parent sees progress without a write per row.
+
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::time::{Duration, Instant};
+
+use super::{env_value, EvalError, RowFilter};
+
+/// The argument that turns `tbx` into a filter worker.
+pub const WORKER_COMMAND: &str = "__jq-worker";
+
+/// The evaluation thread's stack: deep but legitimate recursion succeeds,
+/// runaway recursion still ends (as a crash the parent reports) quickly.
+const STACK_BYTES: usize = 64 << 20;
+
+const FLUSH_EVERY: Duration = Duration::from_millis(50);
+
+/// Runs the worker on stdin/stdout; returns the process exit code.
+pub fn main() -> u8 {
+    let thread = std::thread::Builder::new()
+        .name("jq-worker".into())
+        .stack_size(STACK_BYTES)
+        .spawn(|| serve(io::stdin().lock(), io::stdout().lock()));
+    match thread.map(|t| t.join()) {
+        Ok(Ok(Ok(()))) => 0,
+        _ => 1,
+    }
+}
+
+fn tagged(out: &mut impl Write, tag: u8, text: &str) -> io::Result<()> {
+    out.write_all(&[tag])?;
+    serde_json::to_writer(&mut *out, text)?;
+    out.write_all(b"\n")
+}
+
+/// The protocol loop; ends at the end of input or at the first failure.
+pub fn serve(input: impl Read, output: impl Write) -> io::Result<()> {
+    let mut input = BufReader::with_capacity(64 << 10, input);
+    let mut out = BufWriter::new(output);
+    let mut line = String::new();
+    input.read_line(&mut line)?;
+    let code: String = serde_json::from_str(&line).map_err(io::Error::other)?;
+    let filter = match RowFilter::compile(&code) {
+        Ok(f) => f,
+        Err(message) => {
+            tagged(&mut out, b'e', &message)?;
+            return out.flush();
+        }
+    };
+    let env = env_value();
+    out.write_all(b"r\n")?;
+    out.flush()?;
+    let mut flushed = Instant::now();
+    loop {
+        line.clear();
+        if input.read_line(&mut line)? == 0 {
+            return out.flush();
+        }
+        let outcome = filter.eval(line.trim_end(), &env, |text| tagged(&mut out, b'o', text));
+        match outcome {
+            Ok(()) => out.write_all(b"d\n")?,
+            Err(EvalError::Filter(message)) => {
+                tagged(&mut out, b'e', &message)?;
+                return out.flush();
+            }
+            Err(EvalError::Io(e)) => return Err(e),
+        }
+        if input.buffer().is_empty() || flushed.elapsed() >= FLUSH_EVERY {
+            out.flush()?;
+            flushed = Instant::now();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn talk(input: &str) -> String {
+        let mut out = Vec::new();
+        serve(input.as_bytes(), &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn each_row_gets_its_outputs_then_done() {
+        let got = talk("\".a, .b\"\n{\"a\":\"x\\ny\",\"b\":[1]}\n{\"a\":1,\"b\":null}\n");
+        assert_eq!(got, "r\no\"x\\ny\"\no\"[1]\"\nd\no\"1\"\no\"null\"\nd\n");
+    }
+
+    #[test]
+    fn a_failing_row_ends_the_conversation() {
+        let got = talk("\".a + 1\"\n{\"a\":\"x\"}\n{\"a\":1}\n");
+        assert!(got.starts_with("r\ne\"cannot calculate"), "{got}");
+        assert_eq!(got.lines().count(), 2, "{got}");
+    }
+
+    #[test]
+    fn a_filter_that_does_not_compile_is_reported() {
+        assert!(talk("\". | | .\"\n").starts_with("e\"syntax error"));
+    }
+}
