@@ -245,3 +245,53 @@ fn the_filter_sees_no_toolbox_variable_through_env_or_dollar_env() {
     );
     assert_eq!(visible.stdout().lines().next(), Some(r#"["yes","yes"]"#));
 }
+
+const ESCAPING_FILTER: &str = r#""\u001b[31m" + .actor_user_email + "\u009b2J\tend""#;
+
+#[test]
+fn raw_strings_keep_their_bytes_in_a_pipe() {
+    let (sim, expected, start) = setup();
+    let run = run(
+        &sim,
+        &status_args(&[
+            "-start-time",
+            &start,
+            "-quiet",
+            "-output-filter",
+            ESCAPING_FILTER,
+        ]),
+    );
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let first = expected[0]["actor_user_email"].as_str().unwrap();
+    let want = format!("\u{1b}[31m{first}\u{9b}2J\tend");
+    assert_eq!(run.stdout().lines().next(), Some(want.as_str()));
+}
+
+// util-linux script(1) provides the terminal.
+#[cfg(target_os = "linux")]
+#[test]
+fn raw_strings_show_control_characters_as_symbols_on_a_terminal() {
+    use std::process::{Command, Stdio};
+    let (sim, expected, start) = setup();
+    let home = tempfile::tempdir().unwrap();
+    let command = format!(
+        "'{BIN}' dropbox team backup device status -start-time {start} -quiet -output-filter '{ESCAPING_FILTER}'"
+    );
+    let output = Command::new("script")
+        .args(["-q", "-e", "-c", &command, "/dev/null"])
+        .env("TOOLBOX_HOME", home.path())
+        .env("TOOLBOX_DROPBOX_API_URL", &sim.base_url)
+        .env("TOOLBOX_DROPBOX_TOKEN", &sim.token)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout);
+    let first = expected[0]["actor_user_email"].as_str().unwrap();
+    assert!(text.contains(&format!("␛[31m{first}␛[2J\tend")), "{text:?}");
+    assert!(
+        !text.contains('\u{1b}') && !text.contains('\u{9b}'),
+        "{text:?}"
+    );
+}
