@@ -126,8 +126,9 @@ fn every_bad_input_is_refused_before_any_call() {
         let run = run_with(None, &status_args(&args), &env);
         let stderr = run.stderr();
         if args.is_empty() {
-            // No arguments at all shows the help, successfully.
-            assert_eq!(run.code(), 0, "{stderr}");
+            // No arguments at all: the help on stderr, then the error line.
+            assert_eq!(run.code(), 10, "{stderr}");
+            assert!(stderr.lines().last().unwrap().contains(needle), "{stderr}");
             continue;
         }
         assert_eq!(run.code(), 10, "{args:?}: {stderr}");
