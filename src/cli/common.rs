@@ -75,7 +75,8 @@ pub struct CommonArgs {
           default_value = "false", default_missing_value = "true", value_parser = BoolishValueParser::new())]
     pub auto_open: bool,
     /// Bandwidth limit in K bytes per sec for content transfer; 0 for unlimited
-    #[arg(long, value_name = "KB", default_value_t = 0)]
+    #[arg(long, value_name = "KB", default_value_t = 0,
+          value_parser = clap::value_parser!(u64).range(0..=100_000_000))]
     pub bandwidth_kb: u64,
     /// Memory budget; `low` writes only the JSON report
     #[arg(long, value_enum, value_name = "BUDGET", default_value_t)]

@@ -73,7 +73,8 @@ pub struct StatusArgs {
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub reports: Vec<String>,
     /// In the summary, devices inactive for more than this many days count as stale
-    #[arg(long, value_name = "DAYS", default_value_t = 30)]
+    #[arg(long, value_name = "DAYS", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(0..=36_500))]
     pub stale_days: u32,
     /// Also report computers seen in the log in the period but no longer linked, with a `linked` column
     #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true,
