@@ -21,14 +21,19 @@ fn start_sim(team: tbx::sim::SimTeam) -> tbx::sim::SimHandle {
     common::start(team)
 }
 
+/// The command with `-quiet` and `filter`, from `start`.
+fn run_quiet_filter(sim: &tbx::sim::SimHandle, start: &str, filter: &str) -> Run {
+    run(
+        sim,
+        &status_args(&["-start-time", start, "-quiet", "-output-filter", filter]),
+    )
+}
+
 #[test]
 fn select_and_project_prints_raw_strings_and_filters_devices_json_only() {
     let (sim, expected, start) = setup();
     let filter = r#"select(.latest_status == "disabled") | .actor_user_email"#;
-    let run = run(
-        &sim,
-        &status_args(&["-start-time", &start, "-quiet", "-output-filter", filter]),
-    );
+    let run = run_quiet_filter(&sim, &start, filter);
     assert_eq!(run.code(), 0, "{}", run.stderr());
     let want: Vec<String> = expected
         .iter()
@@ -92,16 +97,7 @@ fn identity_empty_and_object_construction() {
 #[test]
 fn a_runtime_error_names_the_row_and_fails_the_run_without_reports() {
     let (sim, expected, start) = setup();
-    let run = run(
-        &sim,
-        &status_args(&[
-            "-start-time",
-            &start,
-            "-quiet",
-            "-output-filter",
-            ".timestamp + 1",
-        ]),
-    );
+    let run = run_quiet_filter(&sim, &start, ".timestamp + 1");
     assert_eq!(run.code(), 8, "{}", run.stderr());
     let stderr = run.stderr();
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
@@ -157,10 +153,7 @@ fn runaway_filters_fail_the_run_with_one_line_and_leave_no_reports() {
         ("last(range(1e18))", "ran for more than 1 s"),
     ] {
         let started = std::time::Instant::now();
-        let run = run(
-            &sim,
-            &status_args(&["-start-time", &start, "-quiet", "-output-filter", filter]),
-        );
+        let run = run_quiet_filter(&sim, &start, filter);
         assert_eq!(run.code(), 8, "{filter}: {}", run.stderr());
         let stderr = run.stderr();
         assert_eq!(stderr.lines().count(), 1, "{filter}: {stderr}");
@@ -184,16 +177,7 @@ fn runaway_filters_fail_the_run_with_one_line_and_leave_no_reports() {
 #[test]
 fn a_row_that_prints_too_much_is_stopped() {
     let (sim, _, start) = setup();
-    let run = run(
-        &sim,
-        &status_args(&[
-            "-start-time",
-            &start,
-            "-quiet",
-            "-output-filter",
-            r#""x" * 2000000"#,
-        ]),
-    );
+    let run = run_quiet_filter(&sim, &start, r#""x" * 2000000"#);
     assert_eq!(run.code(), 8, "{}", run.stderr());
     assert!(
         run.stderr().contains("printed more than 1 MiB for one row"),
@@ -251,16 +235,7 @@ const ESCAPING_FILTER: &str = r#""\u001b[31m" + .actor_user_email + "\u009b2J\te
 #[test]
 fn raw_strings_keep_their_bytes_in_a_pipe() {
     let (sim, expected, start) = setup();
-    let run = run(
-        &sim,
-        &status_args(&[
-            "-start-time",
-            &start,
-            "-quiet",
-            "-output-filter",
-            ESCAPING_FILTER,
-        ]),
-    );
+    let run = run_quiet_filter(&sim, &start, ESCAPING_FILTER);
     assert_eq!(run.code(), 0, "{}", run.stderr());
     let first = expected[0]["actor_user_email"].as_str().unwrap();
     let want = format!("\u{1b}[31m{first}\u{9b}2J\tend");
