@@ -56,7 +56,12 @@ fn write_filtered(
     filter: &RowFilter,
     layout: Layout,
 ) -> Result<(), JsonError> {
-    let texts = rows.iter().map(|row| row.to_json(layout).to_string());
+    // As the unfiltered report writes them: a row serialises itself unless
+    // the `linked` column is added.
+    let texts = rows.iter().map(|row| match layout.linked {
+        false => serde_json::to_string(row).unwrap_or_else(|_| row.to_json(layout).to_string()),
+        true => row.to_json(layout).to_string(),
+    });
     let result = filter.run_rows(texts, |line| {
         out.write_all(line.as_bytes())?;
         out.write_all(b"\n")

@@ -109,19 +109,10 @@ fn feed(stdin: ChildStdin, code: &str, rows: impl Iterator<Item = String>) {
 
 fn read_answers(stdout: impl Read, answers: &SyncSender<Answer>) {
     let mut reader = BufReader::new(stdout);
-    let mut line = Vec::new();
-    // One line may hold one output, so it never needs more than a row may print.
-    let cap = LIMITS.bytes_per_row as u64 + 16;
     loop {
-        line.clear();
-        match (&mut reader).take(cap).read_until(b'\n', &mut line) {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
-        }
-        let answer = if line.last() != Some(&b'\n') {
-            Answer::TooLong
-        } else {
-            parse_answer(&line[..line.len() - 1])
+        let answer = match read_answer(&mut reader) {
+            Ok(Some(answer)) => answer,
+            Ok(None) | Err(_) => return,
         };
         let stop = matches!(answer, Answer::TooLong | Answer::Garbled);
         if answers.send(answer).is_err() || stop {
@@ -130,15 +121,36 @@ fn read_answers(stdout: impl Read, answers: &SyncSender<Answer>) {
     }
 }
 
-fn parse_answer(line: &[u8]) -> Answer {
-    let text = |rest: &[u8]| serde_json::from_slice::<String>(rest).ok();
-    match line.split_first() {
-        Some((b'r', [])) => Answer::Ready,
-        Some((b'd', [])) => Answer::Done,
-        Some((b'o', rest)) => text(rest).map_or(Answer::Garbled, Answer::Output),
-        Some((b'e', rest)) => text(rest).map_or(Answer::Garbled, Answer::Failed),
-        _ => Answer::Garbled,
+/// One answer: a tag, a length for texts, then the text; `None` at the end.
+fn read_answer(reader: &mut impl BufRead) -> io::Result<Option<Answer>> {
+    let mut header = Vec::new();
+    if reader.take(32).read_until(b'\n', &mut header)? == 0 {
+        return Ok(None);
     }
+    let Some((&tag, rest)) = header.split_first() else {
+        return Ok(Some(Answer::Garbled));
+    };
+    let length = std::str::from_utf8(rest)
+        .ok()
+        .and_then(|n| n.trim_end().parse::<usize>().ok());
+    let answer = match (tag, length) {
+        (b'r', _) if rest == b"\n" => Answer::Ready,
+        (b'd', _) if rest == b"\n" => Answer::Done,
+        (b'o' | b'e', Some(n)) if n > LIMITS.bytes_per_row => Answer::TooLong,
+        (b'o' | b'e', Some(n)) => {
+            let mut text = vec![0; n];
+            reader.read_exact(&mut text)?;
+            let text = String::from_utf8(text)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+            if tag == b'o' {
+                Answer::Output(text)
+            } else {
+                Answer::Failed(text)
+            }
+        }
+        _ => Answer::Garbled,
+    };
+    Ok(Some(answer))
 }
 
 /// The first 64 KiB of the worker's stderr: a crash explains itself there.
