@@ -39,7 +39,7 @@ pub fn main() -> u8 {
 }
 
 fn tagged(out: &mut impl Write, tag: u8, text: &str) -> io::Result<()> {
-    write!(out, "{}{}\n", tag as char, text.len())?;
+    writeln!(out, "{}{}", tag as char, text.len())?;
     out.write_all(text.as_bytes())
 }
 
