@@ -270,3 +270,35 @@ fn raw_strings_show_control_characters_as_symbols_on_a_terminal() {
         "{text:?}"
     );
 }
+
+/// If tbx itself is killed while its filter worker spins, the worker must
+/// not live on: it ends itself once a row has run for 5 s.
+#[test]
+fn an_orphaned_filter_worker_ends_itself() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut worker = Command::new(BIN)
+        .arg("__jq-worker")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = worker.stdin.take().unwrap();
+    stdin.write_all(b"\"def f: f; f\"\n{}\n").unwrap();
+    stdin.flush().unwrap();
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = worker.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed().as_secs() > 30 {
+            worker.kill().unwrap();
+            panic!("the worker kept spinning with its parent gone");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    drop(stdin);
+    assert_eq!(status.code(), Some(3));
+    assert!(started.elapsed().as_secs() >= 4);
+}

@@ -274,7 +274,10 @@ impl Worker {
 
     /// A crash says what it was on stderr (Rust prints the reason).
     fn explain(&self, error: FilterError, said: &str) -> FilterError {
-        let cause = if said.contains("has overflowed its stack") {
+        // Windows may end the process with STATUS_STACK_OVERFLOW unsaid.
+        let cause = if said.contains("has overflowed its stack")
+            || error.to_string().contains("0xc00000fd")
+        {
             "it recursed too deeply (stack overflow)"
         } else if said.contains("memory allocation of") {
             "it ran out of memory"

@@ -13,6 +13,8 @@
 //! 50 ms, so the parent sees progress without a write per row.
 
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use super::{env_value, EvalError, RowFilter};
@@ -26,8 +28,41 @@ const STACK_BYTES: usize = 64 << 20;
 
 const FLUSH_EVERY: Duration = Duration::from_millis(50);
 
+/// The parent kills a worker whose row runs past its budget (1 s); if the
+/// parent is gone (killed itself), a worker stuck in an endless loop would
+/// never notice, so it ends itself once a row has run this long.
+const SELF_LIMIT: Duration = Duration::from_secs(5);
+
+/// Milliseconds since `epoch()` at which the current row started, plus
+/// one; 0 while no row is being filtered.
+static BUSY_SINCE: AtomicU64 = AtomicU64::new(0);
+
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+fn now_ms() -> u64 {
+    u64::try_from(epoch().elapsed().as_millis()).unwrap_or(u64::MAX) + 1
+}
+
+/// Ends the process when one row has run longer than `SELF_LIMIT`.
+fn watchdog() {
+    loop {
+        std::thread::sleep(Duration::from_millis(250));
+        let since = BUSY_SINCE.load(Ordering::Relaxed);
+        if since != 0 && now_ms().saturating_sub(since) > SELF_LIMIT.as_millis() as u64 {
+            std::process::exit(3);
+        }
+    }
+}
+
 /// Runs the worker on stdin/stdout; returns the process exit code.
 pub fn main() -> u8 {
+    epoch();
+    let _ = std::thread::Builder::new()
+        .name("jq-watchdog".into())
+        .spawn(watchdog);
     let thread = std::thread::Builder::new()
         .name("jq-worker".into())
         .stack_size(STACK_BYTES)
@@ -66,7 +101,9 @@ pub fn serve(input: impl Read, output: impl Write) -> io::Result<()> {
         if input.read_line(&mut line)? == 0 {
             return out.flush();
         }
+        BUSY_SINCE.store(now_ms(), Ordering::Relaxed);
         let outcome = filter.eval(line.trim_end(), &env, |text| tagged(&mut out, b'o', text));
+        BUSY_SINCE.store(0, Ordering::Relaxed);
         match outcome {
             Ok(()) => out.write_all(b"d\n")?,
             Err(EvalError::Filter(message)) => {
