@@ -208,6 +208,14 @@ impl Worker {
                 Err(RecvTimeoutError::Timeout) if !self.ready => {
                     return Err(self.worker_failed("the filter process did not start in time"))
                 }
+                // Woken far past the deadline: this process was not running
+                // (a suspended laptop, a stopped job), nor was the worker.
+                Err(RecvTimeoutError::Timeout)
+                    if Instant::now().saturating_duration_since(deadline) > LIMITS.per_row / 2 =>
+                {
+                    deadline = Instant::now() + LIMITS.per_row;
+                    continue;
+                }
                 Err(RecvTimeoutError::Timeout) => {
                     return Err(self.row_failed(format!(
                         "it ran for more than {} s on one row (an endless loop?)",
