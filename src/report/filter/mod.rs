@@ -8,8 +8,8 @@
 //! inside the process (a stack overflow aborts it, a thread cannot be
 //! killed, jaq has no step budget), so the rows are filtered in a child
 //! process of the same binary (`worker`), which the parent (`process`)
-//! kills when a row takes too long or prints too much, and whose death is
-//! an error of the run, never of tbx. The filter sees the environment
+//! kills when a row takes too long, prints too much or the worker holds
+//! too much memory, and whose death is an error of the run, never of tbx. The filter sees the environment
 //! without any `TOOLBOX_*` variable, through `env` and `$ENV` alike.
 
 mod process;

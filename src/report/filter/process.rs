@@ -23,12 +23,18 @@ pub struct Limits {
     pub bytes_per_row: usize,
     /// Time for the worker to start and compile the filter.
     pub startup: Duration,
+    /// Resident memory of the worker, checked every `memory_poll` where the
+    /// OS tells (Linux); elsewhere `per_row` bounds how much can pile up.
+    pub memory_bytes: u64,
+    pub memory_poll: Duration,
 }
 
 pub const LIMITS: Limits = Limits {
     per_row: Duration::from_secs(1),
     bytes_per_row: 1 << 20,
     startup: Duration::from_secs(20),
+    memory_bytes: 512 << 20,
+    memory_poll: Duration::from_millis(50),
 };
 
 #[derive(Debug, Error)]
@@ -201,10 +207,16 @@ impl Worker {
     ) -> Result<(), FilterError> {
         let mut deadline = Instant::now() + LIMITS.startup;
         let mut bytes = 0;
+        let mut polled = Instant::now();
         loop {
+            if polled.elapsed() >= LIMITS.memory_poll {
+                polled = Instant::now();
+                self.check_memory()?;
+            }
             let wait = deadline.saturating_duration_since(Instant::now());
-            let answer = match answers.recv_timeout(wait) {
+            let answer = match answers.recv_timeout(wait.min(LIMITS.memory_poll)) {
                 Ok(answer) => answer,
+                Err(RecvTimeoutError::Timeout) if Instant::now() < deadline => continue,
                 Err(RecvTimeoutError::Timeout) if !self.ready => {
                     return Err(self.worker_failed("the filter process did not start in time"))
                 }
@@ -244,6 +256,16 @@ impl Worker {
                 Answer::Garbled => return Err(self.worker_failed("the filter process misbehaved")),
             }
             deadline = Instant::now() + LIMITS.per_row;
+        }
+    }
+
+    fn check_memory(&self) -> Result<(), FilterError> {
+        match resident_bytes(self.child.id()) {
+            Some(bytes) if bytes > LIMITS.memory_bytes => Err(self.row_failed(format!(
+                "it used more than {} MiB of memory",
+                LIMITS.memory_bytes >> 20
+            ))),
+            _ => Ok(()),
         }
     }
 
@@ -300,6 +322,20 @@ impl Worker {
             other => other,
         }
     }
+}
+
+/// The resident memory of process `pid`, where the OS tells cheaply.
+#[cfg(target_os = "linux")]
+fn resident_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn resident_bytes(_pid: u32) -> Option<u64> {
+    None
 }
 
 impl Drop for Worker {
