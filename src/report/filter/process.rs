@@ -50,15 +50,15 @@ pub enum FilterError {
     Io(#[from] io::Error),
 }
 
-/// What the worker said, one line each.
+/// What the worker said, one answer each.
 enum Answer {
     Ready,
     Output(String),
     Done,
     Failed(String),
-    /// A line longer than a row may print.
+    /// A text longer than a row may print.
     TooLong,
-    /// A line that is not of the protocol (the worker is not well).
+    /// An answer that is not of the protocol (the worker is not well).
     Garbled,
 }
 
