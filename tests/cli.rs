@@ -94,10 +94,12 @@ fn bad_times_are_refused_before_any_call() {
 
 #[test]
 fn missing_and_unknown_options_are_one_line_errors() {
-    let run = run_with(None, &status_args(&[]), &[]);
-    assert_eq!(run.code(), 0, "no arguments shows help");
     let run = run_with(None, &status_args(&["-peer", "x"]), &[]);
-    assert_one_line_error(&run, 10, "--start-time");
+    assert_one_line_error(
+        &run,
+        10,
+        "the following required arguments were not provided: --start-time",
+    );
     let run = run_with(None, &status_args(&["-start-time", "-1d", "-bogus"]), &[]);
     assert_one_line_error(&run, 10, "-bogus");
     let run = run_with(
@@ -124,6 +126,34 @@ fn missing_and_unknown_options_are_one_line_errors() {
         &[],
     );
     assert_one_line_error(&run, 10, "-peer: 'a/b'");
+}
+
+#[test]
+fn a_command_without_its_required_options_is_a_usage_error_with_help_on_stderr() {
+    let run = run_with(None, &status_args(&[]), &[]);
+    assert_eq!(
+        run.code(),
+        10,
+        "a scheduled job with a typo must not look successful"
+    );
+    assert_eq!(run.stdout(), "");
+    let stderr = run.stderr();
+    assert!(
+        stderr.contains("Usage: tbx dropbox team backup device status"),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.lines().last(),
+        Some("Error: the following required arguments were not provided: --start-time <TIME> (see -help)")
+    );
+    let run = run_with(None, &["completion"], &[]);
+    assert_one_line_error(&run, 10, "not provided: <SHELL>");
+    // A command group typed alone shows its commands, successfully, as tbx does.
+    for group in [vec![], vec!["dropbox"], vec!["dropbox", "team", "backup"]] {
+        let run = run_with(None, &group, &[]);
+        assert_eq!(run.code(), 0, "{group:?}: {}", run.stderr());
+        assert!(run.stderr().contains("Commands:"), "{group:?}");
+    }
 }
 
 #[test]
@@ -336,11 +366,7 @@ fn no_escape_sequences_reach_a_console_that_did_not_ask_for_them() {
     // sequence is shown escaped.
     let demo = run_with(None, &["dev", "demo"], &[]);
     assert_eq!(demo.code(), 0, "{}", demo.stderr());
-    assert!(
-        demo.stdout().contains("\\u{1b}[31mred-host"),
-        "{}",
-        demo.stdout()
-    );
+    assert!(demo.stdout().contains("␛[31mred-host"), "{}", demo.stdout());
     let help = run_with(
         None,
         &["dropbox", "team", "backup", "device", "status", "-help"],

@@ -86,12 +86,16 @@ fn summary_and_html_are_written_when_asked_and_agree_with_the_rows() {
             .replace('\'', "&#39;");
         let escaped: String = escaped
             .chars()
-            .flat_map(|c| {
-                if c.is_control() {
-                    c.escape_debug().collect::<Vec<_>>()
-                } else {
-                    vec![c]
+            .flat_map(|c| match c as u32 {
+                // Controls as readable symbols: Unicode control pictures, C1
+                // as ␛ and its 7-bit form, bidi overrides by code point.
+                n @ 0..=0x1f => vec![char::from_u32(0x2400 + n).unwrap()],
+                0x7f => vec!['␡'],
+                n @ 0x80..=0x9f => vec!['␛', char::from_u32(n - 0x40).unwrap()],
+                0x202a..=0x202e | 0x2066..=0x2069 => {
+                    format!("[U+{:04X}]", c as u32).chars().collect()
                 }
+                _ => vec![c],
             })
             .collect();
         assert!(

@@ -95,8 +95,7 @@ pub fn apply_extra(cmd: &Command, mut args: Vec<OsString>) -> Result<Vec<OsStrin
     let Some(path) = extra_path(&args) else {
         return Ok(args);
     };
-    let text =
-        std::fs::read_to_string(&path).map_err(|e| format!("-extra: cannot read '{path}': {e}"))?;
+    let text = read_extra(&path)?;
     let object: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&text)
         .map_err(|e| format!("-extra: '{path}' is not a JSON object of option values: {e}"))?;
     let mut longs = HashMap::new();
@@ -132,6 +131,26 @@ pub fn apply_extra(cmd: &Command, mut args: Vec<OsString>) -> Result<Vec<OsStrin
     }
     args.splice(at..at, extra);
     Ok(args)
+}
+
+/// An `-extra` file holds a few option values; anything over this is not one
+/// (and `-extra /dev/zero` must not read forever).
+const EXTRA_MAX_BYTES: u64 = 1 << 20;
+
+fn read_extra(path: &str) -> Result<String, String> {
+    use std::io::Read;
+    let cannot = |e: std::io::Error| format!("-extra: cannot read '{path}': {e}");
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    let mut text = String::new();
+    file.take(EXTRA_MAX_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(cannot)?;
+    if text.len() as u64 > EXTRA_MAX_BYTES {
+        return Err(format!(
+            "-extra: '{path}' is larger than 1 MiB; expected a JSON object of option values"
+        ));
+    }
+    Ok(text)
 }
 
 fn extra_path(args: &[OsString]) -> Option<String> {

@@ -74,8 +74,9 @@ pub struct CommonArgs {
     #[arg(long, action = ArgAction::Set, num_args = 0..=1, require_equals = true,
           default_value = "false", default_missing_value = "true", value_parser = BoolishValueParser::new())]
     pub auto_open: bool,
-    /// Bandwidth limit in K bytes per sec for content transfer; 0 for unlimited
-    #[arg(long, value_name = "KB", default_value_t = 0)]
+    /// Bandwidth limit in K bytes per sec for content transfer; 0 for unlimited (at most 100000000)
+    #[arg(long, value_name = "KB", default_value_t = 0,
+          value_parser = clap::value_parser!(u64).range(0..=100_000_000))]
     pub bandwidth_kb: u64,
     /// Memory budget; `low` writes only the JSON report
     #[arg(long, value_enum, value_name = "BUDGET", default_value_t)]
@@ -103,7 +104,8 @@ pub struct CommonArgs {
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t)]
     pub output: Output,
     /// jq filter applied to each row of the JSON output (stdout and devices.json;
-    /// CSV, XLSX and the table stay unfiltered). Strings print raw; `empty` drops a row
+    /// CSV, XLSX and the table stay unfiltered). Strings print raw; `empty` drops a row.
+    /// Each row gets 1 s and 1 MiB of output; `env` and `$ENV` hide TOOLBOX_* variables
 
     #[arg(long, value_name = "JQ", allow_hyphen_values = true)]
     pub output_filter: Option<String>,

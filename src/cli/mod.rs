@@ -32,6 +32,7 @@ use crate::recipes::dropbox::team::backup::device::status::{
 use crate::recipes::license::{self, LicenseArgs};
 use crate::recipes::version::{self, VersionArgs};
 use crate::report::console::sanitize;
+use crate::report::filter::worker as filter_worker;
 
 /// watermint toolbox compatible: Dropbox team backup device status, fast
 #[derive(Debug, Parser)]
@@ -196,6 +197,14 @@ fn panicked(payload: &(dyn std::any::Any + Send)) -> u8 {
 }
 
 pub fn run(argv: Vec<OsString>) -> u8 {
+    // The `-output-filter` worker is tbx itself in another role; it is no
+    // command (no help, no completion), so clap never sees it.
+    if argv
+        .get(1)
+        .is_some_and(|a| a == filter_worker::WORKER_COMMAND)
+    {
+        return filter_worker::main();
+    }
     let argv = args::normalize(&Cli::command(), argv);
     let argv = match args::apply_extra(&Cli::command(), argv) {
         Ok(argv) => argv,
@@ -204,9 +213,9 @@ pub fn run(argv: Vec<OsString>) -> u8 {
             return exit::INVALID_OPTIONS;
         }
     };
-    let cli = match Cli::try_parse_from(argv) {
+    let cli = match Cli::try_parse_from(&argv) {
         Ok(cli) => cli,
-        Err(e) => return clap_error(e),
+        Err(e) => return clap_error(e, &argv),
     };
     match cli.command {
         TopCommand::Completion { shell } => {
@@ -285,31 +294,79 @@ fn error_line(message: &str) {
 }
 
 /// clap's errors are multi-line; scripts and people get one line.
-fn clap_error(e: clap::Error) -> u8 {
+/// Help asked for, and the help of a command group typed without its
+/// subcommand (`tbx`, `tbx dropbox`), is success, as in tbx. A command
+/// typed without the options it requires is a usage error like any other
+/// (exit 10, so a scheduled job with a typo does not look successful): its
+/// help goes to stderr, then the one error line.
+fn clap_error(e: clap::Error, argv: &[OsString]) -> u8 {
     match e.kind() {
-        ErrorKind::DisplayHelp
-        | ErrorKind::DisplayVersion
-        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let command = named_command(argv);
+            if command.has_subcommands() {
+                let _ = e.print();
+                return exit::SUCCESS;
+            }
+            eprint!("{}", e.render());
+            error_line(&format!(
+                "the following required arguments were not provided: {} (see -help)",
+                required_options(&command).join(" ")
+            ));
+            return exit::INVALID_OPTIONS;
+        }
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
             let _ = e.print();
             return exit::SUCCESS;
         }
         _ => {}
     }
     let text = e.render().to_string();
-    let parts: Vec<&str> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| {
-            !l.is_empty() && !l.starts_with("Usage:") && !l.starts_with("For more information")
-        })
-        .collect();
-    let line = parts.join("; ");
+    let parts = text.lines().map(str::trim).filter(|l| {
+        !l.is_empty() && !l.starts_with("Usage:") && !l.starts_with("For more information")
+    });
+    // A heading ending in ':' runs on into its items ("not provided: --x").
+    let mut line = String::new();
+    for part in parts {
+        if !line.is_empty() {
+            line.push_str(if line.ends_with(':') { " " } else { "; " });
+        }
+        line.push_str(part);
+    }
     let line = line.strip_prefix("error: ").unwrap_or(&line);
     error_line(&format!("{line} (see -help)"));
     match e.kind() {
         ErrorKind::InvalidSubcommand => exit::INVALID_COMMAND,
         _ => exit::INVALID_OPTIONS,
     }
+}
+
+/// The (sub)command `argv` names, following subcommand names from the top.
+fn named_command(argv: &[OsString]) -> clap::Command {
+    let mut command = Cli::command();
+    for arg in argv.iter().skip(1) {
+        let next = arg.to_str().and_then(|name| command.find_subcommand(name));
+        match next {
+            Some(sub) => command = sub.clone(),
+            None => break,
+        }
+    }
+    command
+}
+
+/// `--name <VALUE>` for each option `command` requires.
+fn required_options(command: &clap::Command) -> Vec<String> {
+    command
+        .get_arguments()
+        .filter(|a| a.is_required_set())
+        .filter_map(|a| {
+            let long = a.get_long()?;
+            let value = a
+                .get_value_names()
+                .and_then(|v| v.first())
+                .map_or_else(|| a.get_id().to_string().to_uppercase(), |v| v.to_string());
+            Some(format!("--{long} <{value}>"))
+        })
+        .collect()
 }
 
 /// Runs a future on a fresh runtime; a stop request (`listen_for_stop`)

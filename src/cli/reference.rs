@@ -138,8 +138,9 @@ output. With `-budget-memory low` only `devices.json` is written. Over 10,000 ro
 split into `devices_0000.xlsx`, `devices_0001.xlsx`, ...\n\n\
 ### Report: devices\n\n| Column | Description | In CSV/XLSX |\n|---|---|---|\n{columns}\n\n\
 ## Exit codes\n\n| Code | Meaning |\n|---|---|\n| 0 | done |\n| 2 | the run could not start (job folder) |\n\
-| 4 | interrupted |\n| 8 | the command failed (API, network, files, -output-filter at run time) |\n\
-| 9 | unknown command |\n| 10 | bad option or option value |\n| 11 | no usable credential, or it was refused |\n",
+| 4 | interrupted |\n| 8 | the command failed (API, network, files, -output-filter at run time: \
+an error, more than 1 s or 1 MiB of output on one row, a crash) |\n\
+| 9 | unknown command |\n| 10 | bad option or option value, or a required option missing (the help goes to stderr) |\n| 11 | no usable credential, or it was refused |\n",
         own = rows(&own),
         common = rows(&common),
     )

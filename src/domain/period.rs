@@ -82,7 +82,9 @@ pub fn parse_time<Tz: TimeZone>(
 fn round_up_to_second(t: DateTime<Utc>) -> DateTime<Utc> {
     let whole = DateTime::from_timestamp(t.timestamp(), 0).unwrap_or(t);
     if whole < t {
-        whole + Duration::seconds(1)
+        whole
+            .checked_add_signed(Duration::seconds(1))
+            .unwrap_or(whole)
     } else {
         whole
     }

@@ -54,7 +54,11 @@ pub fn summarize(rows: &[Row], stale_days: u32, now: DateTime<Utc>) -> Summary {
     // Owner (by member id) -> (email, name, devices, any enabled).
     let mut members: BTreeMap<&str, (&str, &str, usize, bool)> = BTreeMap::new();
     let mut stale_devices = Vec::new();
-    let stale_before = now - Duration::days(stale_days as i64);
+    // A bound beyond the calendar means nothing is that old (only unknown
+    // activity counts); the option is bounded too, but this must not panic.
+    let stale_before = Duration::try_days(i64::from(stale_days))
+        .and_then(|d| now.checked_sub_signed(d))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC);
     for row in rows {
         let status = row.get(col::LATEST_STATUS);
         *by_status.entry(label(status)).or_default() += 1;
@@ -166,5 +170,18 @@ mod tests {
     fn an_empty_report_summarizes_to_zeroes() {
         let s = summarize(&[], 30, Utc::now());
         assert_eq!((s.devices, s.enabled_percent), (0, 0.0));
+    }
+
+    #[test]
+    fn a_stale_bound_beyond_the_calendar_does_not_panic() {
+        let rows = vec![Row::default().with(col::UPDATED, "2026-01-01T00:00:00Z")];
+        let now = parse_dropbox_time("2026-07-01T00:00:00Z").unwrap();
+        let s = summarize(&rows, u32::MAX, now);
+        assert!(
+            s.stale_devices.is_empty(),
+            "nothing is older than the calendar"
+        );
+        let s = summarize(&rows, 30, now);
+        assert_eq!(s.stale_devices.len(), 1);
     }
 }

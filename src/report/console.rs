@@ -101,8 +101,7 @@ impl Console {
             (OutputMode::Markdown, _) => {
                 write_markdown_table(&mut out, rows, self.layout, self.messages)
             }
-            (OutputMode::Json, Some(path)) => std::fs::File::open(path)
-                .and_then(|mut file| io::copy(&mut file, &mut out).map(|_| ())),
+            (OutputMode::Json, Some(path)) => copy_json_lines(path, &mut out),
             (OutputMode::Json, None) | (OutputMode::None, _) => Ok(()),
         };
         let _ = out.flush();
@@ -119,18 +118,63 @@ impl Console {
     }
 }
 
+/// Copies the JSON report to stdout: the bytes as they are into a pipe (as
+/// `jq -r` does), but with control characters shown as symbols on a
+/// terminal, where a filter's raw string could otherwise carry escapes.
+fn copy_json_lines(path: &Path, out: &mut impl Write) -> io::Result<()> {
+    use std::io::{BufRead, IsTerminal};
+    let mut file = io::BufReader::new(std::fs::File::open(path)?);
+    if !io::stdout().is_terminal() {
+        return io::copy(&mut file, out).map(|_| ());
+    }
+    let mut line = Vec::new();
+    while file.read_until(b'\n', &mut line)? > 0 {
+        out.write_all(sanitize_lines(&String::from_utf8_lossy(&line)).as_bytes())?;
+        line.clear();
+    }
+    Ok(())
+}
+
 /// Replaces control characters (newlines, ESC, C1 controls) and bidi
-/// overrides with visible escapes so values cannot reshape the terminal.
+/// overrides with readable symbols so values cannot reshape the terminal.
 pub fn sanitize(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for c in value.chars() {
-        if c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}') {
-            out.extend(c.escape_debug());
-        } else {
-            out.push(c);
+        push_visible(&mut out, c);
+    }
+    out
+}
+
+/// `sanitize` for text that is lines by design (a filter's raw strings):
+/// newlines and tabs stay, every other control becomes a symbol.
+pub fn sanitize_lines(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\n' | '\t' => out.push(c),
+            c => push_visible(&mut out, c),
         }
     }
     out
+}
+
+/// Pushes `c`, or a readable stand-in when the terminal would act on it:
+/// C0 controls as their Unicode control pictures (ESC as `␛`), DEL as `␡`,
+/// a C1 control as `␛` and its 7-bit equivalent (U+009B, CSI, as `␛[`),
+/// a bidi override as `[U+202E]` (no `<`: the HTML report uses this too).
+pub fn push_visible(out: &mut String, c: char) {
+    match c as u32 {
+        code @ 0..=0x1f => out.push(char::from_u32(0x2400 + code).unwrap_or('\u{fffd}')),
+        0x7f => out.push('\u{2421}'),
+        code @ 0x80..=0x9f => {
+            out.push('\u{241b}');
+            out.push(char::from_u32(code - 0x40).unwrap_or('\u{fffd}'));
+        }
+        0x202a..=0x202e | 0x2066..=0x2069 => {
+            let _ = std::fmt::Write::write_fmt(out, format_args!("[U+{:04X}]", c as u32));
+        }
+        _ => out.push(c),
+    }
 }
 
 fn fit(value: &str, width: usize) -> String {
@@ -287,6 +331,22 @@ pub fn terminal_width() -> Option<usize> {
     terminal_size::terminal_size().map(|(w, _)| w.0 as usize)
 }
 
+/// A table cell in Markdown: `|` would end the cell, and Markdown renders
+/// HTML, so `<`, `>` and `&` are entities.
+fn markdown_cell(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '|' => out.push_str("\\|"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 pub fn write_markdown_table(
     out: &mut impl Write,
     rows: &[Row],
@@ -297,7 +357,7 @@ pub fn write_markdown_table(
     writeln!(out, "| {} |", headers.join(" | "))?;
     writeln!(out, "|{}|", vec!["---"; headers.len()].join("|"))?;
     for row in &cells {
-        let escaped: Vec<String> = row.iter().map(|c| c.replace('|', "\\|")).collect();
+        let escaped: Vec<String> = row.iter().map(|c| markdown_cell(c)).collect();
         writeln!(out, "| {} |", escaped.join(" | "))?;
     }
     writeln!(out)?;
@@ -318,10 +378,12 @@ mod tests {
 
     #[test]
     fn sanitize_escapes_newlines_escapes_and_bidi() {
-        assert_eq!(sanitize("a\nb"), "a\\nb");
-        assert_eq!(sanitize("\u{1b}[31mred"), "\\u{1b}[31mred");
-        assert_eq!(sanitize("x\u{202E}y"), "x\\u{202e}y");
+        assert_eq!(sanitize("a\nb\r\tc"), "a␊b␍␉c");
+        assert_eq!(sanitize("\u{1b}[31mred"), "␛[31mred");
+        assert_eq!(sanitize("\u{9b}31m\u{7f}\0"), "␛[31m␡␀");
+        assert_eq!(sanitize("x\u{202E}y"), "x[U+202E]y");
         assert_eq!(sanitize("日本"), "日本");
+        assert_eq!(sanitize_lines("a\nb\t\u{1b}]0;x\u{7}"), "a\nb\t␛]0;x␇");
     }
 
     #[test]
@@ -391,17 +453,18 @@ mod tests {
     }
 
     #[test]
-    fn markdown_escapes_pipes() {
+    fn markdown_escapes_pipes_and_html() {
         let mut out = Vec::new();
         write_markdown_table(
             &mut out,
-            &[row("a@x", "a|b")],
+            &[row("a@x", "a|b<i>&amp;\u{1b}[31m")],
             Layout::default(),
             Messages::default(),
         )
         .unwrap();
         let text = String::from_utf8(out).unwrap();
-        assert!(text.contains("a\\|b"));
+        assert!(text.contains("a\\|b&lt;i&gt;&amp;amp;␛[31m"), "{text}");
+        assert!(!text.contains('<') && !text.contains('\u{1b}'), "{text}");
         assert!(text.starts_with("| actor_user_email |"));
     }
 

@@ -26,8 +26,8 @@ fn escape(text: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
-            c if c.is_control() => out.extend(c.escape_debug()),
-            c => out.push(c),
+            // Controls and bidi overrides as readable symbols, as on the console.
+            c => crate::report::console::push_visible(&mut out, c),
         }
     }
     out
@@ -187,5 +187,12 @@ mod tests {
             "self-contained"
         );
         assert_eq!(page.matches("<svg").count(), 3);
+    }
+
+    #[test]
+    fn escape_characters_show_as_control_pictures() {
+        assert_eq!(escape("\u{1b}[31mred\n<b>"), "␛[31mred␊&lt;b&gt;");
+        assert_eq!(escape("a\u{202E}b\u{9b}"), "a[U+202E]b␛[");
+        assert!(!escape("\u{1b}").contains("\\u{"));
     }
 }

@@ -6,14 +6,17 @@ use std::io::{self, Write};
 
 use thiserror::Error;
 
-use super::filter::RowFilter;
+use super::filter::{FilterError, RowFilter};
 use crate::domain::row::{col, Layout, Row};
 
+/// `-output-filter` failed: on one row (named by its session), or as a
+/// whole (its process could not run).
 #[derive(Debug, Error)]
-#[error("-output-filter failed on the row of session {session_id}: {message}")]
-pub struct FilterFailure {
-    pub session_id: String,
-    pub message: String,
+pub enum FilterFailure {
+    #[error("-output-filter failed on the row of session {session_id}: {message}")]
+    Row { session_id: String, message: String },
+    #[error("-output-filter: {0}")]
+    Worker(String),
 }
 
 #[derive(Debug, Error)]
@@ -32,46 +35,47 @@ pub fn write_json_lines(
     filter: Option<&RowFilter>,
     layout: Layout,
 ) -> Result<(), JsonError> {
+    if let Some(filter) = filter {
+        return write_filtered(out, rows, filter, layout);
+    }
     for row in rows {
-        match filter {
-            None if !layout.linked => {
-                serde_json::to_writer(&mut *out, row).map_err(io::Error::from)?;
-                out.write_all(b"\n")?;
-            }
-            None => {
-                serde_json::to_writer(&mut *out, &row.to_json(layout)).map_err(io::Error::from)?;
-                out.write_all(b"\n")?;
-            }
-            Some(filter) => {
-                let value = row.to_json(layout);
-                let lines = filter.apply(&value).map_err(|message| FilterFailure {
-                    session_id: row.get(col::SESSION_ID).to_string(),
-                    message,
-                })?;
-                for line in lines {
-                    out.write_all(line.as_bytes())?;
-                    out.write_all(b"\n")?;
-                }
-            }
+        if layout.linked {
+            serde_json::to_writer(&mut *out, &row.to_json(layout)).map_err(io::Error::from)?;
+        } else {
+            serde_json::to_writer(&mut *out, row).map_err(io::Error::from)?;
         }
+        out.write_all(b"\n")?;
     }
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_failing_row_is_named_by_its_session() {
-        let rows = vec![Row::default().with(col::SESSION_ID, "dbdsid:1")];
-        let filter = RowFilter::compile(".timestamp + 1").unwrap();
-        let err =
-            write_json_lines(&mut Vec::new(), &rows, Some(&filter), Layout::default()).unwrap_err();
-        assert!(
-            err.to_string()
-                .starts_with("-output-filter failed on the row of session dbdsid:1: "),
-            "{err}"
-        );
-    }
+/// The rows through the filter's worker process (see `filter`).
+fn write_filtered(
+    out: &mut impl Write,
+    rows: &[Row],
+    filter: &RowFilter,
+    layout: Layout,
+) -> Result<(), JsonError> {
+    // As the unfiltered report writes them: a row serialises itself unless
+    // the `linked` column is added.
+    let texts = rows.iter().map(|row| match layout.linked {
+        false => serde_json::to_string(row).unwrap_or_else(|_| row.to_json(layout).to_string()),
+        true => row.to_json(layout).to_string(),
+    });
+    let result = filter.run_rows(texts, |line| {
+        out.write_all(line.as_bytes())?;
+        out.write_all(b"\n")
+    });
+    result.map_err(|e| match e {
+        FilterError::Io(e) => JsonError::Io(e),
+        FilterError::Worker(message) => FilterFailure::Worker(message).into(),
+        FilterError::Row { index, message } => FilterFailure::Row {
+            session_id: rows
+                .get(index)
+                .map_or("?", |r| r.get(col::SESSION_ID))
+                .to_string(),
+            message,
+        }
+        .into(),
+    })
 }

@@ -32,16 +32,19 @@ pub struct BenchArgs {
           value_parser = clap::value_parser!(u32).range(10..=200_000))]
     pub members: u32,
     /// Events in the `devices` category of the log (roughly)
-    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    #[arg(long, value_name = "N", default_value_t = 100_000,
+          value_parser = clap::value_parser!(u64).range(1..=20_000_000))]
     pub events: u64,
     /// Latency of every API call, in milliseconds
-    #[arg(long, value_name = "MS", default_value_t = 30)]
+    #[arg(long, value_name = "MS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(0..=60_000))]
     pub latency_ms: u64,
     /// Seed of the bench team
     #[arg(long, value_name = "S", default_value_t = 1)]
     pub seed: u64,
     /// Fold events on one core (no API) for the fold's own speed
-    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    #[arg(long, value_name = "N", default_value_t = 1_000_000,
+          value_parser = clap::value_parser!(u64).range(0..=50_000_000))]
     pub fold_events: u64,
     #[command(flatten)]
     pub common: CommonArgs,

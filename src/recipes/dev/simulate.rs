@@ -26,20 +26,21 @@ pub struct SimulateArgs {
     #[arg(long, value_name = "FILE")]
     pub team: Option<PathBuf>,
     /// Desktop clients per member (default: 0 to 3, varying)
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=100))]
     pub desktops: Option<usize>,
     /// Backup status changes per computer with history (default: 1 to 4)
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=1_000))]
     pub changes: Option<usize>,
     /// Unrelated log events per backup status change
-    #[arg(long, value_name = "N", default_value_t = 3)]
+    #[arg(long, value_name = "N", default_value_t = 3,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=1_000))]
     pub noise_ratio: usize,
     /// Write the served team to this JSON file (to edit and load with -team)
     #[arg(long, value_name = "FILE")]
     pub save_team: Option<PathBuf>,
     /// Seconds an access token lives (expires_in)
     #[arg(long, value_name = "SECS", default_value_t = 14_400,
-          value_parser = clap::value_parser!(u64).range(1..))]
+          value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
     pub token_lifetime: u64,
     /// Fault: an access token expires after N API calls
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
@@ -63,7 +64,8 @@ pub struct SimulateArgs {
     #[arg(long)]
     pub disorder: bool,
     /// Milliseconds of latency added to every API call
-    #[arg(long, value_name = "MS", default_value_t = 0)]
+    #[arg(long, value_name = "MS", default_value_t = 0,
+          value_parser = clap::value_parser!(u64).range(0..=600_000))]
     pub latency_ms: u64,
     /// Late events: every N-th team_log/get_events call first appends a backup
     /// status change stamped -late-hours ago (0: never)
@@ -74,7 +76,8 @@ pub struct SimulateArgs {
           value_parser = clap::value_parser!(u64).range(0..=720))]
     pub late_hours: u64,
     /// Seconds in Retry-After for rate-limit faults
-    #[arg(long, value_name = "SECS", default_value_t = 1)]
+    #[arg(long, value_name = "SECS", default_value_t = 1,
+          value_parser = clap::value_parser!(u64).range(0..=86_400))]
     pub retry_after: u64,
 }
 

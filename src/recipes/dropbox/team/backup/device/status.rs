@@ -72,8 +72,9 @@ pub struct StatusArgs {
     /// More reports in the same job: history (history.csv|json|xlsx), summary (summary.json), html (devices.html), or all
     #[arg(long, value_name = "LIST", value_delimiter = ',')]
     pub reports: Vec<String>,
-    /// In the summary, devices inactive for more than this many days count as stale
-    #[arg(long, value_name = "DAYS", default_value_t = 30)]
+    /// In the summary, devices inactive for more than this many days count as stale (0 to 36500)
+    #[arg(long, value_name = "DAYS", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(0..=36_500))]
     pub stale_days: u32,
     /// Also report computers seen in the log in the period but no longer linked, with a `linked` column
     #[arg(long, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true,

@@ -2,6 +2,18 @@
 //! of the JSON output. Compiled once, before any network call; each output
 //! value becomes one line, a string raw and anything else compact JSON;
 //! `empty` drops the row.
+//!
+//! A filter is a program: `def f: 1 + f; f` overflows the stack, `def f: f;
+//! f` never ends and `[repeat(1)]` eats memory. None of that can be stopped
+//! inside the process (a stack overflow aborts it, a thread cannot be
+//! killed, jaq has no step budget), so the rows are filtered in a child
+//! process of the same binary (`worker`), which the parent (`process`)
+//! kills when a row takes too long, prints too much or the worker holds
+//! too much memory, and whose death is an error of the run, never of tbx. The filter sees the environment
+//! without any `TOOLBOX_*` variable, through `env` and `$ENV` alike.
+
+mod process;
+pub mod worker;
 
 use std::fmt;
 
@@ -9,7 +21,30 @@ use jaq_core::load::{self, Arena, File, Loader};
 use jaq_core::{data, Compiler, Ctx, Vars};
 use jaq_json::Val;
 
+pub use process::{FilterError, LIMITS};
+
 type Filter = jaq_core::Filter<data::JustLut<Val>>;
+
+/// Variables of tbx (tokens, app key, paths) that a filter must not see.
+const HIDDEN_ENV_PREFIX: &str = "TOOLBOX_";
+
+/// `env` and `$ENV` both read this one variable, set to the environment
+/// without `TOOLBOX_*` (jaq's own `env` reads the process environment).
+const ENV_DEF: &str = "def env: $ENV;";
+
+/// The environment a filter may see, as `(name, value)` pairs.
+pub fn visible_env() -> impl Iterator<Item = (String, String)> {
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .filter(|(k, _)| !k.to_ascii_uppercase().starts_with(HIDDEN_ENV_PREFIX))
+}
+
+fn env_value() -> Val {
+    let object: serde_json::Map<String, serde_json::Value> = visible_env()
+        .map(|(k, v)| (k, serde_json::Value::String(v)))
+        .collect();
+    serde_json::from_value(serde_json::Value::Object(object)).unwrap_or(Val::Null)
+}
 
 pub struct RowFilter {
     code: String,
@@ -32,9 +67,10 @@ impl RowFilter {
     pub fn compile(code: &str) -> Result<Self, String> {
         let defs = jaq_core::defs()
             .chain(jaq_std::defs())
-            .chain(jaq_json::defs());
+            .chain(jaq_json::defs())
+            .chain(load::parse(ENV_DEF, |p| p.defs()).unwrap_or_default());
         let funs = jaq_core::funs()
-            .chain(jaq_std::funs())
+            .chain(jaq_std::funs().filter(|f| f.0 != "env"))
             .chain(jaq_json::funs());
         let arena = Arena::default();
         let modules = Loader::new(defs)
@@ -77,6 +113,7 @@ impl RowFilter {
             })?;
         let filter = Compiler::default()
             .with_funs(funs)
+            .with_global_vars(["$ENV"])
             .compile(modules)
             .map_err(|errors| {
                 errors
@@ -96,25 +133,51 @@ impl RowFilter {
         })
     }
 
-    /// Runs the filter on one row; returns its output lines.
-    pub fn apply(&self, input: &serde_json::Value) -> Result<Vec<String>, String> {
-        let input: Val = serde_json::from_value(input.clone()).map_err(|e| e.to_string())?;
-        let ctx = Ctx::<data::JustLut<Val>>::new(&self.filter.lut, Vars::new([]));
-        let mut lines = Vec::new();
+    pub fn code(&self) -> &str {
+        &self.code
+    }
+
+    /// Runs the filter on one row (JSON text) in this process, handing
+    /// each output line to `emit`. Only the worker process calls this:
+    /// a hostile filter can take down the process that runs it.
+    pub(crate) fn eval(
+        &self,
+        input: &str,
+        env: &Val,
+        mut emit: impl FnMut(&str) -> std::io::Result<()>,
+    ) -> Result<(), EvalError> {
+        let input: Val =
+            serde_json::from_str(input).map_err(|e| EvalError::Filter(e.to_string()))?;
+        let ctx = Ctx::<data::JustLut<Val>>::new(&self.filter.lut, Vars::new([env.clone()]));
         for result in self.filter.id.run((ctx, input)) {
             match result {
-                Ok(Val::TStr(text)) => lines.push(String::from_utf8_lossy(&text).into_owned()),
-                Ok(value) => lines.push(value.to_string()),
+                Ok(Val::TStr(text)) => emit(&String::from_utf8_lossy(&text))?,
+                Ok(value) => emit(&value.to_string())?,
                 // `halt`/`halt_error` must not end the process: they are errors here.
                 Err(exception) => {
-                    return Err(match exception.get_err() {
+                    return Err(EvalError::Filter(match exception.get_err() {
                         Ok(error) => error.to_string(),
                         Err(_) => "the filter halted".into(),
-                    })
+                    }))
                 }
             }
         }
-        Ok(lines)
+        Ok(())
+    }
+}
+
+/// Why one row could not be filtered in the worker.
+#[derive(Debug)]
+pub(crate) enum EvalError {
+    /// The filter failed (a jq error, `halt`): the message for the user.
+    Filter(String),
+    /// The output could not be written (the parent is gone).
+    Io(std::io::Error),
+}
+
+impl From<std::io::Error> for EvalError {
+    fn from(e: std::io::Error) -> Self {
+        EvalError::Io(e)
     }
 }
 
@@ -124,7 +187,19 @@ mod tests {
     use serde_json::json;
 
     fn run(code: &str, input: serde_json::Value) -> Result<Vec<String>, String> {
-        RowFilter::compile(code).unwrap().apply(&input)
+        let mut lines = Vec::new();
+        let outcome =
+            RowFilter::compile(code)
+                .unwrap()
+                .eval(&input.to_string(), &env_value(), |line| {
+                    lines.push(line.to_string());
+                    Ok(())
+                });
+        match outcome {
+            Ok(()) => Ok(lines),
+            Err(EvalError::Filter(message)) => Err(message),
+            Err(EvalError::Io(e)) => Err(e.to_string()),
+        }
     }
 
     #[test]
@@ -165,5 +240,23 @@ mod tests {
         assert!(run(r#".a + 1"#, json!({"a": "x"})).is_err());
         assert!(run("halt", json!({})).is_err());
         assert!(run(r#""x" | halt_error"#, json!({})).is_err());
+    }
+
+    #[test]
+    fn env_and_dollar_env_hide_toolbox_variables() {
+        // PATH is set in any test environment; TOOLBOX_* may or may not be.
+        let seen = run("env | keys", json!({})).unwrap().join("");
+        assert!(seen.contains("PATH"), "{seen}");
+        let keys = run("$ENV | keys[]", json!({})).unwrap();
+        assert!(keys.iter().all(|k| !k.starts_with("TOOLBOX_")), "{keys:?}");
+        assert_eq!(run("$ENV == env", json!({})).unwrap(), ["true"]);
+    }
+
+    #[test]
+    fn visible_env_drops_toolbox_variables_in_any_case() {
+        let names: Vec<String> = visible_env().map(|(k, _)| k).collect();
+        assert!(names
+            .iter()
+            .all(|k| !k.to_ascii_uppercase().starts_with("TOOLBOX_")));
     }
 }
