@@ -830,21 +830,23 @@ fn a_token_missing_from_the_os_store_says_to_add_the_peer_again() {
     );
 }
 
+/// `config auth delete -peer PEER`, which must succeed; its stderr.
+fn delete(home: &Path, sim: &SimHandle, peer: &str) -> String {
+    let out = tbx(home, sim, &["config", "auth", "delete", "-peer", peer])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{stderr}");
+    stderr
+}
+
 #[test]
 fn delete_removes_the_token_from_the_os_store_and_the_database() {
     let sim = sim_with(SimConfig::default());
     let home = tempfile::tempdir().unwrap();
     assert_eq!(auth_add(home.path(), &sim, "corp", &[None]).code, 0);
     let (record, _) = stored(home.path(), "corp");
-    let delete = tbx(
-        home.path(),
-        &sim,
-        &["config", "auth", "delete", "-peer", "corp"],
-    )
-    .output()
-    .unwrap();
-    let stderr = String::from_utf8_lossy(&delete.stderr);
-    assert!(delete.status.success(), "{stderr}");
+    let stderr = delete(home.path(), &sim, "corp");
     assert!(
         stderr.contains("Revoked and removed peer 'corp'"),
         "{stderr}"
@@ -861,15 +863,7 @@ fn delete_removes_the_token_from_the_os_store_and_the_database() {
             None,
             Some("dropbox:copied:x:00000000"),
         );
-        let delete = tbx(
-            home.path(),
-            &sim,
-            &["config", "auth", "delete", "-peer", "copied"],
-        )
-        .output()
-        .unwrap();
-        let stderr = String::from_utf8_lossy(&delete.stderr);
-        assert!(delete.status.success(), "{stderr}");
+        let stderr = delete(home.path(), &sim, "copied");
         assert!(
             stderr.contains("account 'dropbox:copied:x:00000000'"),
             "{stderr}"
