@@ -4,7 +4,8 @@
 # which must produce devices.csv, devices.json and devices.xlsx.
 #   *-win.zip          under Wine, in a fresh prefix: the home must be
 #                      %USERPROFILE%\.toolbox, printed paths native, and
-#                      non-ASCII host names intact
+#                      non-ASCII host names intact; `config auth add` keeps
+#                      the refresh token in Windows Credential Manager
 #   *-linux-intel.zip  must be fully static (no interpreter, no shared
 #                      libraries); as root it also runs in an empty chroot
 #   *-mac-*.zip        runs natively on macOS
@@ -56,6 +57,7 @@ smoke_windows() {
         || fail "a Japanese Windows locale does not give Japanese messages:"$'\n'"$out"
 
     smoke_windows_ctrl_c "$dir"
+    smoke_windows_credential_store "$dir"
 
     # A home typed with forward slashes is still printed the Windows way.
     out=$(cd "$dir" && TOOLBOX_HOME=C:/tbx-home wine tbx.exe dev demo)
@@ -99,6 +101,61 @@ smoke_windows_ctrl_c() {
     gzip -dc "$job/logs/toolbox.log.gz" | tail -n 1 | grep -q '"interrupted"' \
         || fail "Ctrl-C: the job log does not end with interrupted"
     echo "smoke.sh: Ctrl-C under Wine: exit 4, no report, the job log says interrupted"
+}
+
+# `config auth add` against tbx.exe's own simulator (the code pasted from
+# the authorize page, as a person would) keeps the refresh token in Windows
+# Credential Manager (Wine implements CredWriteW/CredReadW); `config auth
+# list` says so, a report in a new process reads the token back, and
+# `config auth delete` removes it from both places.
+smoke_windows_credential_store() {
+    local dir=$1
+    local sim_out="$dir/cred-sim.out" home="$dir/cred-home" fifo="$dir/cred-code"
+    (cd "$dir" && exec wine tbx.exe dev simulate -members 5 >"$sim_out" 2>&1) &
+    local sim=$! url=""
+    for _ in $(seq 1 100); do
+        url=$(sed -n 's/^ *export TOOLBOX_DROPBOX_API_URL=//p' "$sim_out" | head -n 1 | tr -d '\r')
+        [ -n "$url" ] && break
+        sleep 0.2
+    done
+    [ -n "$url" ] || fail "the simulator did not start: $(cat "$sim_out")"
+    local run=(env -u TOOLBOX_DROPBOX_TOKEN -u TOOLBOX_DROPBOX_REFRESH_TOKEN
+        -u TOOLBOX_DROPBOX_APP_KEY TOOLBOX_HOME="$home" TOOLBOX_DROPBOX_API_URL="$url" wine tbx.exe)
+    rm -f "$fifo"
+    mkfifo "$fifo"
+    (cd "$dir" && exec "${run[@]}" config auth add -peer smoke -app-key sim-app-key \
+        <"$fifo" >/dev/null 2>"$dir/add.err") &
+    local add=$! link=""
+    exec 3>"$fifo"
+    for _ in $(seq 1 150); do
+        link=$(grep -o 'http://127\.0\.0\.1[^ ]*/oauth2/authorize?[^ ]*' "$dir/add.err" | head -n 1 | tr -d '\r' || true)
+        [ -n "$link" ] && break
+        sleep 0.2
+    done
+    [ -n "$link" ] || fail "config auth add printed no link: $(cat "$dir/add.err")"
+    python3 - "$link" >&3 <<'PY'
+import re, sys, urllib.request
+page = urllib.request.urlopen(sys.argv[1]).read().decode()
+print(re.search(r'<code id="auth-code">([^<]*)</code>', page).group(1))
+PY
+    exec 3>&-
+    wait "$add" || fail "config auth add failed: $(cat "$dir/add.err")"
+    grep -q "^The refresh token is kept in Windows Credential Manager\." "$dir/add.err" \
+        || fail "the token did not go to Windows Credential Manager: $(cat "$dir/add.err")"
+    local out
+    out=$(cd "$dir" && "${run[@]}" config auth list)
+    grep -q "refresh token in *Windows Credential Manager" <<<"$out" \
+        || fail "config auth list does not say where the token lives: $out"
+    out=$(cd "$dir" && "${run[@]}" dropbox team backup device status -start-time -30d \
+        -peer smoke -output none </dev/null 2>&1) \
+        || fail "a report with the token from Windows Credential Manager failed: $out"
+    out=$(cd "$dir" && "${run[@]}" config auth delete -peer smoke 2>&1) \
+        || fail "config auth delete failed: $out"
+    grep -q "from Windows Credential Manager and the auth database" <<<"$out" \
+        || fail "config auth delete did not remove the token from both places: $out"
+    kill -INT "$sim" 2>/dev/null || true
+    wait "$sim" || true
+    echo "smoke.sh: config auth add kept the token in Windows Credential Manager under Wine"
 }
 
 smoke_linux() {

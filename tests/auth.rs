@@ -2,7 +2,9 @@
 //! (stdin piped to `config auth add`, a pseudo-terminal for the status
 //! command), stored peers, refresh under expiry with one token request per
 //! expiry even with 8 concurrent callers, revoked grants, `-secure`, file
-//! modes, and no secret anywhere in what a run writes or prints.
+//! modes, and no secret anywhere in what a run writes or prints. Where the
+//! refresh token lives follows the build: the OS credential store on
+//! Windows (checked under Wine) and macOS, the database on Linux (CI).
 
 mod common;
 
@@ -14,7 +16,8 @@ use std::time::Duration;
 
 use chrono::Utc;
 use common::*;
-use tbx::dropbox::auth::store::{default_path, SecretsDb};
+use tbx::dropbox::auth::store::{default_path, PeerRecord, SecretsDb};
+use tbx::dropbox::auth::{os_store, placement};
 use tbx::sim::{SimConfig, SimHandle, ALL_SCOPES};
 
 fn sim_with(config: SimConfig) -> SimHandle {
@@ -169,6 +172,65 @@ fn assert_no_secret(home: &Path, outputs: &[&str], secrets: &[&str]) {
     }
 }
 
+/// The stored peer's record and refresh token, wherever the token lives.
+fn stored(home: &Path, peer: &str) -> (PeerRecord, String) {
+    let record = SecretsDb::open(&default_path(home))
+        .unwrap()
+        .find(peer, None)
+        .unwrap()
+        .unwrap();
+    let refresh = placement::refresh_token(&record, os_store::platform().as_ref())
+        .unwrap()
+        .unwrap();
+    (record, refresh.secret().to_string())
+}
+
+/// The token went where this build keeps tokens, the row says so, and the
+/// notice named the place: the OS store (then the row holds no token at
+/// all), else the database.
+fn assert_placed(home: &Path, stderr: &str, record: &PeerRecord) {
+    match os_store::platform_name() {
+        Some(name) => {
+            assert!(
+                stderr.contains(&format!("The refresh token is kept in {name}.")),
+                "{stderr}"
+            );
+            assert!(record.keyring_account.is_some());
+            assert_eq!(record.refresh_token, None);
+            assert_eq!(record.access_token, None);
+        }
+        None => {
+            let notice = format!(
+                "The refresh token is kept in the auth database {}.",
+                default_path(home).display()
+            );
+            assert!(stderr.contains(&notice), "{stderr}");
+            assert_eq!(record.keyring_account, None);
+            assert!(record.refresh_token.is_some());
+        }
+    }
+}
+
+/// An access token for `refresh`, as a refresh would give.
+fn access_for(sim: &SimHandle, refresh: &str) -> String {
+    runtime().block_on(async {
+        let body: serde_json::Value = reqwest::Client::new()
+            .post(format!("{}/oauth2/token", sim.base_url))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh),
+                ("client_id", sim.app_key()),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        body["access_token"].as_str().unwrap().to_string()
+    })
+}
+
 #[cfg(unix)]
 fn mode(path: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
@@ -192,13 +254,8 @@ fn add_then_report_with_the_stored_peer_then_list_and_delete() {
         assert_eq!(mode(&db_path), 0o600);
         assert_eq!(mode(db_path.parent().unwrap()), 0o700);
     }
-    let record = SecretsDb::open(&db_path)
-        .unwrap()
-        .find("corp", None)
-        .unwrap()
-        .unwrap();
-    let access = record.access_token.clone().unwrap();
-    let refresh = record.refresh_token.clone().unwrap();
+    let (record, refresh) = stored(home.path(), "corp");
+    assert_placed(home.path(), &added.stderr, &record);
     assert_eq!(record.team_name, "Example Corp (simulated)");
 
     let list = tbx(home.path(), &sim, &["config", "auth", "list"])
@@ -219,7 +276,7 @@ fn add_then_report_with_the_stored_peer_then_list_and_delete() {
     assert_no_secret(
         home.path(),
         &[&added.stderr, &list_out, &report_out, &report_err],
-        &[&access, &refresh],
+        &[&refresh],
     );
 
     let before = sim.calls("auth/token/revoke");
@@ -241,6 +298,7 @@ fn add_then_report_with_the_stored_peer_then_list_and_delete() {
         .find("corp", None)
         .unwrap()
         .is_none());
+    assert_deleted_everywhere(&record, &String::from_utf8_lossy(&delete.stderr));
 
     let after = report_as_corp(home.path(), &sim);
     assert_eq!(after.status.code(), Some(11));
@@ -376,15 +434,12 @@ fn a_stored_peer_whose_grant_was_revoked_is_told_to_authorize_again() {
     let sim = sim_with(SimConfig::default());
     let home = tempfile::tempdir().unwrap();
     assert_eq!(auth_add(home.path(), &sim, "corp", &[None]).code, 0);
-    let record = SecretsDb::open(&default_path(home.path()))
-        .unwrap()
-        .find("corp", None)
-        .unwrap()
-        .unwrap();
+    let (_, refresh) = stored(home.path(), "corp");
+    let access = access_for(&sim, &refresh);
     runtime().block_on(async {
         reqwest::Client::new()
             .post(format!("{}/2/auth/token/revoke", sim.base_url))
-            .bearer_auth(record.access_token.unwrap())
+            .bearer_auth(access)
             .send()
             .await
             .unwrap();
@@ -430,6 +485,12 @@ fn a_stored_peer_keeps_its_refreshed_token_unless_secure() {
     assert!(run(&["-secure"]).status.success());
     assert_eq!(token_of(), first, "-secure writes nothing");
     assert!(run(&[]).status.success());
+    if os_store::platform_name().is_some() {
+        // The OS store holds the refresh token: no token is written to the
+        // database, access tokens stay in memory.
+        assert_eq!((first, token_of()), (None, None));
+        return;
+    }
     assert_ne!(
         token_of(),
         first,
@@ -578,4 +639,235 @@ fn a_token_about_to_expire_is_refreshed_before_it_is_used() {
         "no call was made with the old token"
     );
     assert_eq!(sim.calls("team/get_info"), 2);
+}
+
+/// `config auth delete` removed the peer's OS store entry too (when it had
+/// one) and said where it removed it from.
+fn assert_deleted_everywhere(record: &PeerRecord, stderr: &str) {
+    match (&record.keyring_account, os_store::platform()) {
+        (Some(account), Some(os)) => {
+            assert_eq!(os.get(account).unwrap(), None, "the OS store entry is gone");
+            assert!(
+                stderr.contains(&format!("from {} and the auth database", os.name())),
+                "{stderr}"
+            );
+        }
+        _ => assert!(stderr.contains("from the auth database"), "{stderr}"),
+    }
+}
+
+/// A row as tbx writes it, straight into the database of `home`.
+fn put_record(home: &Path, peer: &str, refresh: Option<&str>, keyring_account: Option<&str>) {
+    let now = Utc::now();
+    SecretsDb::open(&default_path(home))
+        .unwrap()
+        .save(&PeerRecord {
+            app_key: tbx::sim::SIM_APP_KEY.into(),
+            peer: peer.into(),
+            refresh_token: refresh.map(str::to_string),
+            access_token: None,
+            expires_at: None,
+            scopes: ALL_SCOPES.join(" "),
+            team_id: "dbtid:sim".into(),
+            team_name: "Example Corp (simulated)".into(),
+            authorized_at: now,
+            updated_at: now,
+            keyring_account: keyring_account.map(str::to_string),
+        })
+        .unwrap();
+}
+
+fn list(home: &Path, sim: &SimHandle, extra: &[&str]) -> String {
+    let mut args = vec!["config", "auth", "list"];
+    args.extend_from_slice(extra);
+    let out = tbx(home, sim, &args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+#[test]
+fn the_notice_says_where_the_new_token_went_in_english_and_japanese() {
+    let sim = sim_with(SimConfig::default());
+    let home = tempfile::tempdir().unwrap();
+    let added = auth_add(home.path(), &sim, "corp", &[None]);
+    assert_eq!(added.code, 0, "{}", added.stderr);
+    let (record, refresh) = stored(home.path(), "corp");
+    assert_placed(home.path(), &added.stderr, &record);
+    assert!(!added.stderr.contains(&refresh));
+    #[cfg(target_os = "linux")]
+    assert!(
+        !added.stderr.contains("unavailable"),
+        "Linux builds have no OS store, so nothing fell back: {}",
+        added.stderr
+    );
+
+    let ja = tempfile::tempdir().unwrap();
+    let mut child = tbx(
+        ja.path(),
+        &sim,
+        &[
+            "config",
+            "auth",
+            "add",
+            "-app-key",
+            sim.app_key(),
+            "-lang",
+            "ja",
+        ],
+    )
+    .stdin(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap())
+        .lines()
+        .map(|l| l.unwrap());
+    let mut seen = String::new();
+    let url = next_url(&mut lines, &mut seen);
+    writeln!(child.stdin.take().unwrap(), "{}", code_from_page(&url)).unwrap();
+    seen.extend(lines.map(|l| l + "\n"));
+    assert!(child.wait().unwrap().success(), "{seen}");
+    assert!(seen.contains("リフレッシュトークンを"), "{seen}");
+}
+
+#[test]
+fn list_shows_where_each_peers_token_lives() {
+    let sim = sim_with(SimConfig::default());
+    let home = tempfile::tempdir().unwrap();
+    assert_eq!(auth_add(home.path(), &sim, "added", &[None]).code, 0);
+    put_record(home.path(), "indb", Some("refresh-token-in-the-db"), None);
+    put_record(home.path(), "inos", None, Some("dropbox:inos:x:00000000"));
+    put_record(home.path(), "notoken", None, None);
+
+    let text = list(home.path(), &sim, &[]);
+    let place_of = |peer: &str| {
+        let block = text.split(&format!("peer {peer}\n")).nth(1).unwrap();
+        let line = block
+            .lines()
+            .find(|l| l.trim_start().starts_with("refresh token in"))
+            .unwrap();
+        line.trim_start()["refresh token in".len()..]
+            .trim()
+            .to_string()
+    };
+    let os_name = os_store::platform_name();
+    assert_eq!(place_of("added"), os_name.unwrap_or("this database"));
+    assert_eq!(place_of("indb"), "this database");
+    assert_eq!(
+        place_of("inos"),
+        os_name.unwrap_or("an OS credential store (not in this build)")
+    );
+    assert_eq!(place_of("notoken"), "none");
+    assert!(!text.contains("refresh-token-in-the-db"));
+
+    let json = list(home.path(), &sim, &["-output", "json"]);
+    let places: Vec<(String, String)> = json
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            (
+                v["peer"].as_str().unwrap().to_string(),
+                v["refresh_token_in"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let added = if os_name.is_some() {
+        "os_store"
+    } else {
+        "database"
+    };
+    assert_eq!(
+        places,
+        [
+            ("added", added),
+            ("indb", "database"),
+            ("inos", "os_store"),
+            ("notoken", "none")
+        ]
+        .map(|(p, w)| (p.to_string(), w.to_string()))
+    );
+}
+
+#[test]
+fn a_database_from_before_keeps_working() {
+    let sim = sim_with(SimConfig::default());
+    let home = tempfile::tempdir().unwrap();
+    let (_, refresh) = sim.grant(&ALL_SCOPES, Duration::from_secs(3600));
+    put_record(home.path(), "corp", Some(&refresh), None);
+    let out = report_as_corp(home.path(), &sim);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stored(home.path(), "corp").0.keyring_account, None);
+}
+
+#[test]
+fn a_token_missing_from_the_os_store_says_to_add_the_peer_again() {
+    let sim = sim_with(SimConfig::default());
+    let home = tempfile::tempdir().unwrap();
+    match os_store::platform() {
+        Some(os) => {
+            assert_eq!(auth_add(home.path(), &sim, "corp", &[None]).code, 0);
+            let (record, _) = stored(home.path(), "corp");
+            assert!(os.delete(record.keyring_account.as_ref().unwrap()).unwrap());
+        }
+        // A database written on Windows or macOS, read by a Linux build.
+        None => put_record(home.path(), "corp", None, Some("dropbox:corp:x:00000000")),
+    }
+    let out = report_as_corp(home.path(), &sim);
+    assert_eq!(out.status.code(), Some(11));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("the refresh token of peer 'corp'")
+            && err.contains("run `tbx config auth add -peer corp` again"),
+        "{err}"
+    );
+}
+
+/// `config auth delete -peer PEER`, which must succeed; its stderr.
+fn delete(home: &Path, sim: &SimHandle, peer: &str) -> String {
+    let out = tbx(home, sim, &["config", "auth", "delete", "-peer", peer])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(out.status.success(), "{stderr}");
+    stderr
+}
+
+#[test]
+fn delete_removes_the_token_from_the_os_store_and_the_database() {
+    let sim = sim_with(SimConfig::default());
+    let home = tempfile::tempdir().unwrap();
+    assert_eq!(auth_add(home.path(), &sim, "corp", &[None]).code, 0);
+    let (record, _) = stored(home.path(), "corp");
+    let stderr = delete(home.path(), &sim, "corp");
+    assert!(
+        stderr.contains("Revoked and removed peer 'corp'"),
+        "{stderr}"
+    );
+    assert_deleted_everywhere(&record, &stderr);
+    assert!(list(home.path(), &sim, &["-output", "json"]).is_empty());
+
+    // A row pointing at an OS store this build cannot reach still goes,
+    // and the message says the entry must be removed by hand.
+    if os_store::platform().is_none() {
+        put_record(
+            home.path(),
+            "copied",
+            None,
+            Some("dropbox:copied:x:00000000"),
+        );
+        let stderr = delete(home.path(), &sim, "copied");
+        assert!(
+            stderr.contains("account 'dropbox:copied:x:00000000'"),
+            "{stderr}"
+        );
+        assert!(list(home.path(), &sim, &["-output", "json"]).is_empty());
+    }
 }

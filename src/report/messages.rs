@@ -206,6 +206,44 @@ impl Messages {
         }
     }
 
+    /// Where `config auth add` (or a first run) put the new refresh token.
+    pub fn token_in_os_store(&self, store: &str) -> String {
+        if self.ja() {
+            format!("リフレッシュトークンを {store} に保存しました。")
+        } else {
+            format!("The refresh token is kept in {store}.")
+        }
+    }
+
+    pub fn token_in_database(&self, path: &Path) -> String {
+        if self.ja() {
+            format!(
+                "リフレッシュトークンを認証データベース {} に保存しました。",
+                path.display()
+            )
+        } else {
+            format!(
+                "The refresh token is kept in the auth database {}.",
+                path.display()
+            )
+        }
+    }
+
+    /// The OS store was tried and failed (`why`), so the database has it.
+    pub fn token_in_database_instead(&self, store: &str, why: &str, path: &Path) -> String {
+        if self.ja() {
+            format!(
+                "{store} を使えないため ({why})、リフレッシュトークンを認証データベース {} に保存しました。",
+                path.display()
+            )
+        } else {
+            format!(
+                "{store} is unavailable ({why}); the refresh token is kept in the auth database {} instead.",
+                path.display()
+            )
+        }
+    }
+
     pub fn warning(&self) -> &'static str {
         if self.ja() {
             "警告"
@@ -228,5 +266,14 @@ mod tests {
         }
         assert_eq!(Messages(Lang::En).records(2, 500), "2 records");
         assert_eq!(Messages(Lang::Ja).records(2, 500), "2 件");
+        for lang in [Lang::En, Lang::Ja] {
+            let m = Messages(lang);
+            assert!(m
+                .token_in_os_store("macOS Keychain")
+                .contains("macOS Keychain"));
+            assert!(m.token_in_database(Path::new("/s.db")).contains("/s.db"));
+            let instead = m.token_in_database_instead("S", "locked", Path::new("/s.db"));
+            assert!(instead.contains("locked") && instead.contains("/s.db"));
+        }
     }
 }

@@ -4,6 +4,8 @@
 //! terminal, the code-paste flow: numbered steps and the authorize URL on
 //! stderr, the code read from stdin, up to three attempts each with a fresh
 //! PKCE verifier. Without a terminal it fails at once instead of waiting.
+//! A new refresh token goes to the OS credential store when there is one
+//! (`placement`), and a one-line notice says where it went.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -13,12 +15,16 @@ use serde::Deserialize;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines, Stdin};
 
 use super::oauth::{Grant, OAuthApp, TokenFailure};
+use super::os_store;
+use super::placement;
 use super::store::{PeerRecord, SecretsDb};
 use super::tokens::{RefreshOwner, Refresher, TokenSource};
 use super::{
     env_value, AccessToken, ApiBase, AuthError, RefreshToken, ENV_APP_KEY, ENV_REFRESH_TOKEN,
     ENV_TOKEN, SCOPES,
 };
+
+use crate::report::messages::Messages;
 
 const MAX_CODE_ATTEMPTS: u32 = 3;
 
@@ -51,13 +57,16 @@ impl LoginContext {
         self.app_key.clone().or_else(|| env_value(ENV_APP_KEY))
     }
 
+    /// `keep_access`: the database holds this peer's token, so it keeps
+    /// refreshed access tokens too (never when the OS store holds it).
     fn refresher(
         &self,
         app: OAuthApp,
         refresh_token: RefreshToken,
         owner: RefreshOwner,
+        keep_access: bool,
     ) -> Refresher {
-        let on_refresh = match (&owner, self.secure) {
+        let on_refresh = match (&owner, self.secure || !keep_access) {
             (RefreshOwner::Peer(peer), false) => {
                 let (path, peer, app_key) =
                     (self.auth_db.clone(), peer.clone(), app.app_key.clone());
@@ -99,7 +108,12 @@ pub async fn token_source(
             .app_key()
             .ok_or_else(|| AuthError::NoAppKey(ctx.peer.clone()))?;
         let app = OAuthApp::new(&app_key, &ctx.base)?;
-        let refresher = ctx.refresher(app, RefreshToken::new(refresh), RefreshOwner::Environment);
+        let refresher = ctx.refresher(
+            app,
+            RefreshToken::new(refresh),
+            RefreshOwner::Environment,
+            false,
+        );
         return Ok(TokenSource::refreshing(None, refresher, &ctx.peer));
     }
     if let Some(db) = SecretsDb::open_existing(&ctx.auth_db)? {
@@ -122,15 +136,23 @@ fn stdin_is_terminal() -> bool {
 
 fn stored_source(ctx: &LoginContext, record: PeerRecord) -> Result<Option<TokenSource>, AuthError> {
     let app = OAuthApp::new(&record.app_key, &ctx.base)?;
+    let in_database = record.keyring_account.is_none();
+    let os = if in_database {
+        None
+    } else {
+        os_store::platform()
+    };
+    let refresh = placement::refresh_token(&record, os.as_ref())?;
     let initial = record
         .access_token
         .map(|t| (AccessToken::new(t), record.expires_at));
-    Ok(match record.refresh_token {
+    Ok(match refresh {
         Some(refresh) => {
             let refresher = ctx.refresher(
                 app,
-                RefreshToken::new(refresh),
+                refresh,
                 RefreshOwner::Peer(ctx.peer.clone()),
+                in_database,
             );
             Some(TokenSource::refreshing(initial, refresher, &ctx.peer))
         }
@@ -148,6 +170,8 @@ pub async fn authorize(ctx: &LoginContext) -> Result<TokenSource, AuthError> {
     let app = OAuthApp::new(&app_key, &ctx.base)?;
     let grant = code_paste(ctx, &app).await?;
     let team = team_of(ctx, &grant.access_token).await;
+    let mut keep_access = false;
+    let mut notice = None;
     if !ctx.secure {
         let now = Utc::now();
         let record = PeerRecord {
@@ -161,8 +185,12 @@ pub async fn authorize(ctx: &LoginContext) -> Result<TokenSource, AuthError> {
             team_name: team.name.clone(),
             authorized_at: now,
             updated_at: now,
+            keyring_account: None,
         };
-        SecretsDb::open(&ctx.auth_db)?.save(&record)?;
+        let db = SecretsDb::open(&ctx.auth_db)?;
+        let placed = placement::save(&db, &ctx.auth_db, os_store::platform().as_ref(), record)?;
+        keep_access = placed.in_database();
+        notice = Some(placed.notice(Messages(ctx.lang)));
     }
     let team_text = if team.name.is_empty() {
         String::new()
@@ -170,10 +198,18 @@ pub async fn authorize(ctx: &LoginContext) -> Result<TokenSource, AuthError> {
         format!(" for team {}", team.name)
     };
     eprintln!("Authorized peer '{}'{team_text}.", ctx.peer);
+    if let Some(notice) = notice {
+        eprintln!("{notice}");
+    }
     let initial = Some((grant.access_token.clone(), grant.expires_at));
     Ok(match grant.refresh_token {
         Some(refresh) => {
-            let refresher = ctx.refresher(app, refresh, RefreshOwner::Peer(ctx.peer.clone()));
+            let refresher = ctx.refresher(
+                app,
+                refresh,
+                RefreshOwner::Peer(ctx.peer.clone()),
+                keep_access,
+            );
             TokenSource::refreshing(initial, refresher, &ctx.peer)
         }
         None => TokenSource::fixed(grant.access_token, &ctx.peer),

@@ -6,6 +6,8 @@
 
 pub mod login;
 pub mod oauth;
+pub mod os_store;
+pub mod placement;
 pub mod store;
 pub mod tokens;
 
@@ -49,6 +51,14 @@ pub enum AuthError {
     Store { path: String, detail: String },
     #[error("no stored authorization for peer '{0}' (see `tbx config auth list`)")]
     PeerNotFound(String),
+    #[error("the refresh token of peer '{peer}' is not in {store} any more (removed outside tbx?); run `tbx config auth add -peer {peer}` again")]
+    KeyringMissing { peer: String, store: &'static str },
+    #[error("cannot read the refresh token of peer '{peer}' from {store} ({detail}); unlock it and retry, or run `tbx config auth add -peer {peer}` again")]
+    KeyringUnreadable {
+        peer: String,
+        store: &'static str,
+        detail: String,
+    },
 }
 
 /// The API base URL, without a trailing slash. Plain http only on loopback,

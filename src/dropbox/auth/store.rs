@@ -1,6 +1,8 @@
 //! The secrets database (`$TOOLBOX_HOME/secrets/secrets.db`, or
 //! `-auth-database`): SQLite, one row per (app key, peer) with the refresh
-//! token, the current access token and its expiry, scopes and team. The
+//! token, the current access token and its expiry, scopes and team. When
+//! the OS credential store holds the peer's refresh token (`os_store`), the
+//! row keeps only the entry's account name and no token at all. The
 //! folder is created 0700 and the file 0600 before SQLite opens it; writes
 //! are transactions and a busy timeout lets concurrent runs wait their turn.
 
@@ -13,7 +15,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::AuthError;
 
-const SCHEMA_VERSION: i64 = 1;
+/// 2 added `keyring_account`; version 1 databases are upgraded in place.
+const SCHEMA_VERSION: i64 = 2;
 
 /// One stored authorization. `Debug` hides the tokens.
 #[derive(Clone, PartialEq, Eq)]
@@ -28,6 +31,9 @@ pub struct PeerRecord {
     pub team_name: String,
     pub authorized_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The OS credential store's account holding the refresh token; `None`:
+    /// the token (if any) is in this row.
+    pub keyring_account: Option<String>,
 }
 
 impl fmt::Debug for PeerRecord {
@@ -40,6 +46,7 @@ impl fmt::Debug for PeerRecord {
             .field("expires_at", &self.expires_at)
             .field("scopes", &self.scopes)
             .field("team_name", &self.team_name)
+            .field("keyring_account", &self.keyring_account)
             .finish()
     }
 }
@@ -112,6 +119,7 @@ impl SecretsDb {
                      team_name TEXT NOT NULL DEFAULT '',
                      authorized_at TEXT NOT NULL,
                      updated_at TEXT NOT NULL,
+                     keyring_account TEXT,
                      PRIMARY KEY (app_key, peer)
                  );
                  COMMIT;",
@@ -122,22 +130,40 @@ impl SecretsDb {
             .query_row("SELECT max(version) FROM schema_version", [], |r| r.get(0))
             .map_err(|e| self.err(e))?;
         match version {
-            None => {
-                self.conn
-                    .execute(
-                        "INSERT INTO schema_version (version) VALUES (?1)",
-                        [SCHEMA_VERSION],
-                    )
-                    .map_err(|e| self.err(e))?;
-            }
-            Some(v) if v > SCHEMA_VERSION => {
-                return Err(self.err(format!(
-                    "written by a newer tbx (schema {v}); this one knows up to {SCHEMA_VERSION}"
-                )))
-            }
-            Some(_) => {}
+            Some(v) if v > SCHEMA_VERSION => Err(self.err(format!(
+                "written by a newer tbx (schema {v}); this one knows up to {SCHEMA_VERSION}"
+            ))),
+            Some(v) if v == SCHEMA_VERSION => Ok(()),
+            _ => self.upgrade(),
         }
-        Ok(())
+    }
+
+    /// Brings a new or version 1 database to the current schema, in one
+    /// transaction (a concurrent run may be doing the same: the column is
+    /// added only when missing).
+    fn upgrade(&self) -> Result<(), AuthError> {
+        let tx = rusqlite::Transaction::new_unchecked(
+            &self.conn,
+            rusqlite::TransactionBehavior::Immediate,
+        )
+        .map_err(|e| self.err(e))?;
+        let has_column = tx
+            .prepare("SELECT 1 FROM pragma_table_info('peers') WHERE name = 'keyring_account'")
+            .and_then(|mut s| s.exists([]))
+            .map_err(|e| self.err(e))?;
+        if !has_column {
+            tx.execute("ALTER TABLE peers ADD COLUMN keyring_account TEXT", [])
+                .map_err(|e| self.err(e))?;
+        }
+        tx.execute("DELETE FROM schema_version", [])
+            .and_then(|_| {
+                tx.execute(
+                    "INSERT INTO schema_version (version) VALUES (?1)",
+                    [SCHEMA_VERSION],
+                )
+            })
+            .map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))
     }
 
     fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PeerRecord> {
@@ -152,12 +178,13 @@ impl SecretsDb {
             team_name: r.get(7)?,
             authorized_at: parse_time(r.get(8)?).unwrap_or_default(),
             updated_at: parse_time(r.get(9)?).unwrap_or_default(),
+            keyring_account: r.get(10)?,
         })
     }
 
     const COLUMNS: &'static str =
         "app_key, peer, refresh_token, access_token, expires_at, scopes, \
-         team_id, team_name, authorized_at, updated_at";
+         team_id, team_name, authorized_at, updated_at, keyring_account";
 
     /// The peer's record: for `app_key` when given, else the most recently
     /// authorized one.
@@ -183,7 +210,7 @@ impl SecretsDb {
     /// Inserts or replaces the record of (app key, peer).
     pub fn save(&self, record: &PeerRecord) -> Result<(), AuthError> {
         let sql = format!(
-            "INSERT OR REPLACE INTO peers ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            "INSERT OR REPLACE INTO peers ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             Self::COLUMNS
         );
         self.conn
@@ -200,6 +227,7 @@ impl SecretsDb {
                     record.team_name,
                     time_text(record.authorized_at),
                     time_text(record.updated_at),
+                    record.keyring_account,
                 ],
             )
             .map_err(|e| self.err(e))?;
@@ -261,6 +289,7 @@ mod tests {
             team_name: "Team".into(),
             authorized_at: t,
             updated_at: t,
+            keyring_account: None,
         }
     }
 
@@ -327,6 +356,41 @@ mod tests {
             }
         });
         assert_eq!(SecretsDb::open(&path).unwrap().list().unwrap().len(), 160);
+    }
+
+    #[test]
+    fn a_version_1_database_keeps_its_tokens_after_the_upgrade() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = default_path(dir.path());
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE schema_version (version INTEGER NOT NULL);
+             INSERT INTO schema_version VALUES (1);
+             CREATE TABLE peers (app_key TEXT NOT NULL, peer TEXT NOT NULL,
+                 refresh_token TEXT, access_token TEXT, expires_at TEXT,
+                 scopes TEXT NOT NULL DEFAULT '', team_id TEXT NOT NULL DEFAULT '',
+                 team_name TEXT NOT NULL DEFAULT '', authorized_at TEXT NOT NULL,
+                 updated_at TEXT NOT NULL, PRIMARY KEY (app_key, peer));
+             INSERT INTO peers VALUES ('app', 'corp', 'rt-secret', NULL, NULL,
+                 'events.read', 'dbtid:x', 'Team', '2026-01-01T00:00:00Z',
+                 '2026-01-01T00:00:00Z');",
+        )
+        .unwrap();
+        drop(conn);
+        let db = SecretsDb::open(&path).unwrap();
+        let found = db.find("corp", None).unwrap().unwrap();
+        assert_eq!(found.refresh_token.as_deref(), Some("rt-secret"));
+        assert_eq!(found.keyring_account, None);
+        db.save(&record("other", "app", "2026-01-01T00:00:00Z"))
+            .unwrap();
+        drop(db);
+        let version: i64 = Connection::open(&path)
+            .unwrap()
+            .query_row("SELECT max(version) FROM schema_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        assert_eq!(SecretsDb::open(&path).unwrap().list().unwrap().len(), 2);
     }
 
     #[test]

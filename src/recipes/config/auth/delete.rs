@@ -1,15 +1,18 @@
 //! `tbx config auth delete -peer NAME`: revokes the peer's tokens at
-//! Dropbox (`/2/auth/token/revoke`) and removes the stored entry. The entry
-//! goes even when the revoke fails; the message then says how to unlink the
-//! app by hand.
+//! Dropbox (`/2/auth/token/revoke`) and removes them from both places they
+//! may live: the OS credential store entry and the database row. Both go
+//! even when the revoke fails; the message then says how to unlink the app
+//! by hand.
 
 use clap::Args;
 
 use super::{auth_db_path, ConfigAuthError};
 use crate::cli::common::CommonArgs;
 use crate::dropbox::auth::oauth::OAuthApp;
-use crate::dropbox::auth::store::SecretsDb;
-use crate::dropbox::auth::{ApiBase, AuthError, RefreshToken};
+use crate::dropbox::auth::os_store::{self, OsStore};
+use crate::dropbox::auth::placement;
+use crate::dropbox::auth::store::{PeerRecord, SecretsDb};
+use crate::dropbox::auth::{ApiBase, AuthError};
 use crate::dropbox::error::first_line;
 use crate::dropbox::transport::http_client;
 use crate::recipes::dropbox::team::backup::device::status::validate_peer;
@@ -41,16 +44,31 @@ pub async fn exec(args: &DeleteArgs, base: ApiBase) -> Result<(), ConfigAuthErro
         .ok_or_else(not_found)?;
     let http = http_client(&base, common.proxy.as_deref())
         .map_err(|e| ConfigAuthError::Auth(AuthError::TokenEndpoint(e.to_string())))?;
-    let revoked = revoke(&http, &base, &record).await;
+    let os = record
+        .keyring_account
+        .as_ref()
+        .and_then(|_| os_store::platform());
+    let revoked = revoke(&http, &base, &record, os.as_ref()).await;
+    let os_entry = placement::forget_os_entry(&record, os.as_ref());
     db.delete(&record.app_key, &record.peer)
         .map_err(ConfigAuthError::Auth)?;
+    let place = match &os_entry {
+        Some((store, Ok(_))) => format!(" from {store} and the auth database"),
+        _ => " from the auth database".to_string(),
+    };
     match revoked {
-        Ok(()) => eprintln!("Revoked and removed peer '{}'.", record.peer),
+        Ok(()) => eprintln!("Revoked and removed peer '{}'{place}.", record.peer),
         Err(why) => eprintln!(
-            "Removed peer '{}'; the revoke did not go through ({why}). \
+            "Removed peer '{}'{place}; the revoke did not go through ({why}). \
              To be sure, unlink the app in the Dropbox admin console (Settings > Apps).",
             record.peer
         ),
+    }
+    if let Some((store, Err(why))) = os_entry {
+        eprintln!(
+            "Its token could not be removed from {store} ({why}); delete the entry of service 'tbx', account '{}', there by hand.",
+            record.keyring_account.as_deref().unwrap_or_default()
+        );
     }
     Ok(())
 }
@@ -59,14 +77,16 @@ pub async fn exec(args: &DeleteArgs, base: ApiBase) -> Result<(), ConfigAuthErro
 async fn revoke(
     http: &reqwest::Client,
     base: &ApiBase,
-    record: &crate::dropbox::auth::store::PeerRecord,
+    record: &PeerRecord,
+    os: Option<&OsStore>,
 ) -> Result<(), String> {
     let mut token = record.access_token.clone();
     let stale = record.expires_at.is_none_or(|t| t <= chrono::Utc::now());
     if stale || token.is_none() {
-        if let Some(refresh) = &record.refresh_token {
+        let refresh = placement::refresh_token(record, os).map_err(|e| e.to_string())?;
+        if let Some(refresh) = refresh {
             let app = OAuthApp::new(&record.app_key, base).map_err(|e| e.to_string())?;
-            match app.refresh(http, &RefreshToken::new(refresh.clone())).await {
+            match app.refresh(http, &refresh).await {
                 Ok(grant) => token = Some(grant.access_token.secret().to_string()),
                 Err(e) => return Err(format!("refresh failed: {e:?}")),
             }

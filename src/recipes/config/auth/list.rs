@@ -1,5 +1,6 @@
-//! `tbx config auth list`: the stored peers, their team, scopes and token
-//! times. Never a token.
+//! `tbx config auth list`: the stored peers, their team, scopes, token
+//! times and where each refresh token lives (the OS credential store or
+//! this database). Never a token.
 
 use chrono::{DateTime, Local, Utc};
 use clap::Args;
@@ -7,7 +8,8 @@ use serde_json::json;
 
 use super::{auth_db_path, ConfigAuthError};
 use crate::cli::common::CommonArgs;
-use crate::dropbox::auth::store::SecretsDb;
+use crate::dropbox::auth::os_store;
+use crate::dropbox::auth::store::{PeerRecord, SecretsDb};
 use crate::report::console::{sanitize, OutputMode};
 
 /// List stored authorizations (no tokens are shown)
@@ -26,6 +28,19 @@ fn local(t: Option<DateTime<Utc>>) -> String {
     .unwrap_or_else(|| "-".into())
 }
 
+/// Where the record's refresh token lives: a name for people and a key
+/// for machines (`os_store`, `database`, `none`).
+fn token_place(r: &PeerRecord) -> (&'static str, &'static str) {
+    match (&r.keyring_account, &r.refresh_token) {
+        (Some(_), _) => (
+            os_store::platform_name().unwrap_or("an OS credential store (not in this build)"),
+            "os_store",
+        ),
+        (None, Some(_)) => ("this database", "database"),
+        (None, None) => ("none", "none"),
+    }
+}
+
 pub fn exec(args: &ListArgs) -> Result<(), ConfigAuthError> {
     let common = args.common.validate().map_err(ConfigAuthError::Options)?;
     let path = auth_db_path(&common).map_err(ConfigAuthError::Auth)?;
@@ -40,7 +55,8 @@ pub fn exec(args: &ListArgs) -> Result<(), ConfigAuthError> {
                 "{}",
                 json!({"peer": r.peer, "app_key": r.app_key, "team_name": r.team_name, "team_id": r.team_id,
                        "scopes": r.scopes, "authorized_at": r.authorized_at.to_rfc3339(),
-                       "access_token_expires_at": r.expires_at.map(|t| t.to_rfc3339())})
+                       "access_token_expires_at": r.expires_at.map(|t| t.to_rfc3339()),
+                       "refresh_token_in": token_place(r).1})
             );
         }
         return Ok(());
@@ -56,11 +72,6 @@ pub fn exec(args: &ListArgs) -> Result<(), ConfigAuthError> {
     println!("Stored authorizations in {}:", path.display());
     println!();
     for r in &records {
-        let refresh = if r.refresh_token.is_some() {
-            "stored"
-        } else {
-            "none"
-        };
         println!("peer {}", sanitize(&r.peer));
         for (label, value) in [
             (
@@ -71,7 +82,7 @@ pub fn exec(args: &ListArgs) -> Result<(), ConfigAuthError> {
             ("scopes", sanitize(&r.scopes)),
             ("authorized", local(Some(r.authorized_at))),
             ("access token expires", local(r.expires_at)),
-            ("refresh token", refresh.to_string()),
+            ("refresh token in", token_place(r).0.to_string()),
         ] {
             println!("  {label:<22}{value}");
         }
