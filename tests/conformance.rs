@@ -301,7 +301,6 @@ async fn every_response_decodes_into_the_sdk_types() {
 /// member's fields (src/sim/routes.rs, `members_get_info`), and the SDK's
 /// union decoders read `.tag` as the first key, as Dropbox sends it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "get_info_v2 items carry .tag last; the SDK needs it first (src/sim/routes.rs)"]
 async fn members_get_info_v2_items_decode_into_the_sdk_types() {
     let sim = tbx::sim::start(team(40, 13), SimConfig::default(), 0)
         .await

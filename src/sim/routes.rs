@@ -823,9 +823,14 @@ fn members_get_info(sim: &Sim, arg: GetInfoArg) -> Outcome {
             };
             match found {
                 Some(&i) => {
-                    let mut item = sim.team.members[i].clone();
-                    item[".tag"] = json!("member_info");
-                    item
+                    // `.tag` first, as Dropbox sends it: the official SDKs'
+                    // union decoders read it as the first key.
+                    let mut item = serde_json::Map::new();
+                    item.insert(".tag".into(), json!("member_info"));
+                    if let Value::Object(fields) = &sim.team.members[i] {
+                        item.extend(fields.clone());
+                    }
+                    Value::Object(item)
                 }
                 None => json!({".tag": "id_not_found", "id_not_found": key}),
             }
