@@ -4,6 +4,12 @@
 //! (transport, typed routes) → `domain` (fold, rows) → `report` writers in
 //! the `job` folder.
 
+// A panic is a bug (exit 8 at best): product code handles every failure.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
 pub mod build_info;
 pub mod cli;
 pub mod domain;
