@@ -15,6 +15,8 @@ pub mod cli;
 pub mod domain;
 pub mod dropbox;
 pub mod job;
+// OPS pub mod ops;
+pub mod options;
 pub mod private_file;
 pub mod recipes;
 pub mod report;

@@ -3,7 +3,6 @@
 //! of every failure to one line on stderr and a tbx exit code.
 
 pub mod args;
-pub mod common;
 pub mod exit;
 pub mod reference;
 
@@ -505,7 +504,7 @@ fn run_failed(failed: Failed) -> u8 {
 fn run_demo(args: &DemoArgs) -> u8 {
     run_interruptible(demo::exec(args), |result| match result {
         Ok(outcome) => {
-            if !args.common.quiet && args.common.output != common::Output::Json {
+            if !args.common.quiet && args.common.output != crate::options::Output::Json {
                 eprintln!();
                 eprintln!(
                     "Demo finished: {} devices; reports in {}",
@@ -554,7 +553,7 @@ fn auth_exit(e: &AuthError) -> u8 {
     }
 }
 
-fn fail_options(e: &common::OptionError) -> u8 {
+fn fail_options(e: &crate::options::OptionError) -> u8 {
     error_line(&e.to_string());
     exit::INVALID_OPTIONS
 }

@@ -1,6 +1,8 @@
-//! The common options every tbx recipe accepts, and their validation into
+//! The options every tbx recipe accepts, and their validation into
 //! `CommonOptions`, the only form the recipes see: every path, filter,
-//! proxy and name is checked here, before any network call.
+//! proxy and name is checked here, before any network call. It sits below
+//! the recipes (and the command line above them), so recipes, ops and
+//! tests share one definition.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -230,6 +232,23 @@ impl CommonArgs {
             },
             bandwidth_kb: Some(self.bandwidth_kb).filter(|&kb| kb > 0),
             output_filter,
+        })
+    }
+}
+
+/// `-peer`: an alias that is safe as a file and keyring name.
+pub fn validate_peer(peer: &str) -> Result<(), OptionError> {
+    let ok = !peer.is_empty()
+        && peer.len() <= 64
+        && peer
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(OptionError::Invalid {
+            option: "peer",
+            message: format!("'{peer}' is not a peer name; use letters, digits, '-', '_' and '.'"),
         })
     }
 }

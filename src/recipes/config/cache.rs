@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
-use crate::cli::common::{CommonArgs, OptionError};
 use crate::job::resolve_home;
+use crate::options::{CommonArgs, OptionError};
 use crate::store::EventStore;
 
 #[derive(Debug, Subcommand)]

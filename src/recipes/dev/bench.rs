@@ -10,7 +10,6 @@ use chrono::{DurationRound, Utc};
 use clap::Args;
 
 use super::baseline;
-use crate::cli::common::{CommonArgs, Output};
 use crate::domain::fold::{StatusChange, StatusFold};
 use crate::domain::period::Period;
 use crate::domain::select::Selection;
@@ -18,6 +17,7 @@ use crate::domain::status::BackupStatus;
 use crate::dropbox::auth::tokens::TokenSource;
 use crate::dropbox::auth::{AccessToken, ApiBase};
 use crate::dropbox::{Transport, TransportConfig};
+use crate::options::{CommonArgs, Output};
 use crate::recipes::dropbox::team::backup::device::status::{
     self, ApiTarget, Credential, StatusOptions,
 };

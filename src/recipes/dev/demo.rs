@@ -6,8 +6,8 @@ use chrono::Utc;
 use clap::Args;
 
 use super::simulate::{generated_team, team_summary};
-use crate::cli::common::{CommonArgs, OptionError};
 use crate::dropbox::auth::{AccessToken, ApiBase};
+use crate::options::{CommonArgs, OptionError};
 use crate::recipes::dropbox::team::backup::device::status::{
     self, ApiTarget, Credential, Failed, Outcome, StatusArgs,
 };

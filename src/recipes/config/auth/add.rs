@@ -5,11 +5,10 @@
 use clap::Args;
 
 use super::{auth_db_path, ConfigAuthError};
-use crate::cli::common::{CommonArgs, OptionError};
 use crate::dropbox::auth::login::{self, LoginContext};
 use crate::dropbox::auth::{ApiBase, AuthError};
 use crate::dropbox::transport::http_client;
-use crate::recipes::dropbox::team::backup::device::status::validate_peer;
+use crate::options::{validate_peer, CommonArgs, OptionError};
 
 /// Authorize a peer (a team admin's consent) and store it
 #[derive(Debug, Clone, Args)]

@@ -7,7 +7,6 @@
 use clap::Args;
 
 use super::{auth_db_path, ConfigAuthError};
-use crate::cli::common::CommonArgs;
 use crate::dropbox::auth::oauth::OAuthApp;
 use crate::dropbox::auth::os_store::{self, OsStore};
 use crate::dropbox::auth::placement;
@@ -15,7 +14,7 @@ use crate::dropbox::auth::store::{PeerRecord, SecretsDb};
 use crate::dropbox::auth::{ApiBase, AuthError};
 use crate::dropbox::error::first_line;
 use crate::dropbox::transport::http_client;
-use crate::recipes::dropbox::team::backup::device::status::validate_peer;
+use crate::options::{validate_peer, CommonArgs};
 
 /// Revoke and remove a stored authorization
 #[derive(Debug, Clone, Args)]

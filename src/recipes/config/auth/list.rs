@@ -7,9 +7,9 @@ use clap::Args;
 use serde_json::json;
 
 use super::{auth_db_path, ConfigAuthError};
-use crate::cli::common::CommonArgs;
 use crate::dropbox::auth::os_store;
 use crate::dropbox::auth::store::{PeerRecord, SecretsDb};
+use crate::options::CommonArgs;
 use crate::report::console::{sanitize, OutputMode};
 
 /// List stored authorizations (no tokens are shown)

@@ -6,9 +6,9 @@ pub mod list;
 
 use std::path::PathBuf;
 
-use crate::cli::common::{CommonOptions, OptionError};
 use crate::dropbox::auth::{store, AuthError};
 use crate::job::resolve_home;
+use crate::options::{CommonOptions, OptionError};
 
 /// Why `config auth add|list|delete` failed: an option, or the
 /// authorization or its store (each has its own exit code).

@@ -13,7 +13,6 @@ use clap::Args;
 use serde_json::json;
 use thiserror::Error;
 
-use crate::cli::common::{CommonArgs, CommonOptions, OptionError, RetainJobData};
 use crate::domain::fold::StatusChange;
 use crate::domain::fold::StatusFold;
 use crate::domain::history::HistoryLog;
@@ -31,6 +30,7 @@ use crate::dropbox::team_log::EventScan;
 use crate::dropbox::transport::{http_client, CallRecord};
 use crate::dropbox::{devices, members, team, team_log, ApiError, Transport, TransportConfig};
 use crate::job::{resolve_home, Job, JobError, JobLog, Level, LogOptions};
+use crate::options::{validate_peer, CommonArgs, CommonOptions, OptionError, RetainJobData};
 use crate::report::console::Console;
 use crate::report::html::{self, PageInfo};
 use crate::report::messages::Messages;
@@ -230,22 +230,6 @@ impl StatusArgs {
             member: text("member", &self.member)?,
             sort,
             descending: self.desc,
-        })
-    }
-}
-
-pub fn validate_peer(peer: &str) -> Result<(), OptionError> {
-    let ok = !peer.is_empty()
-        && peer.len() <= 64
-        && peer
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(OptionError::Invalid {
-            option: "peer",
-            message: format!("'{peer}' is not a peer name; use letters, digits, '-', '_' and '.'"),
         })
     }
 }
