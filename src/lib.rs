@@ -15,7 +15,7 @@ pub mod cli;
 pub mod domain;
 pub mod dropbox;
 pub mod job;
-// OPS pub mod ops;
+pub mod ops;
 pub mod options;
 pub mod private_file;
 pub mod recipes;

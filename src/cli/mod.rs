@@ -460,7 +460,8 @@ fn runtime_failed(e: std::io::Error) -> u8 {
 }
 
 fn run_status(args: &StatusArgs) -> u8 {
-    let options = match args.validate(Utc::now()) {
+    let now = Utc::now();
+    let options = match args.validate(now) {
         Ok(o) => o,
         Err(e) => return fail_options(&e),
     };
@@ -473,7 +474,7 @@ fn run_status(args: &StatusArgs) -> u8 {
         credential: Credential::Login,
     };
     run_interruptible(
-        status::exec(&options, &target, Vec::new()),
+        status::exec(&options, &target, Vec::new(), now),
         |result| match result {
             Ok(_) => exit::SUCCESS,
             Err(failed) => run_failed(failed),

@@ -117,6 +117,17 @@ pub struct EventScan {
     pub other_events: u64,
 }
 
+impl EventScan {
+    /// Adds another listing's counts.
+    pub fn add(&mut self, other: &EventScan) {
+        self.pages += other.pages;
+        self.changes += other.changes;
+        self.restarts += other.restarts;
+        self.splits += other.splits;
+        self.other_events += other.other_events;
+    }
+}
+
 /// A slice of the period on whole-second bounds. `end: None` runs to now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Window {

@@ -7,4 +7,5 @@ pub mod config;
 pub mod dev;
 pub mod dropbox;
 pub mod license;
+pub mod session;
 pub mod version;

@@ -5,6 +5,7 @@
 
 pub mod console;
 pub mod csv;
+pub mod extras;
 pub mod filter;
 pub mod html;
 pub mod json;

@@ -4,9 +4,78 @@
 //! 24 hours before it ran; anything newer may still gain events and is
 //! fetched again on the next run (stored events are deduplicated by
 //! fingerprint). A covered range keeps the time of the fetch that covered
-//! it, so a long-settled period costs no call at all.
+//! it, so a long-settled period costs no call at all. `sync` applies the
+//! policy: it plans the gaps, fetches each in one transaction that rolls
+//! back unless the whole gap arrived, and records what it covered.
 
-use super::{gaps, Span};
+use chrono::{DateTime, Utc};
+use thiserror::Error;
+
+use super::{gaps, EventStore, Span, StoreError};
+use crate::domain::period::Period;
+use crate::dropbox::team_log::{self, EventScan};
+use crate::dropbox::{ApiError, Transport};
+
+#[derive(Debug, Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What a sync fetched.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Synced {
+    /// Counts of every listing, summed over the gaps.
+    pub scan: EventScan,
+    pub gaps_fetched: usize,
+}
+
+/// Brings into `store` what it has not settled of `wanted`, as of `now`
+/// (which becomes the fetch time of what it covers). `progress` sees each
+/// gap's running counts.
+pub async fn sync(
+    store: &EventStore,
+    transport: &Transport,
+    wanted: Span,
+    now: DateTime<Utc>,
+    concurrency: usize,
+    mut progress: impl FnMut(&EventScan),
+) -> Result<Synced, SyncError> {
+    let todo = store.plan(wanted)?;
+    let mut synced = Synced {
+        gaps_fetched: todo.len(),
+        ..Synced::default()
+    };
+    for gap in todo {
+        // Dropped on any early return, or with the future on Ctrl-C: the
+        // batch then rolls back and the gap stays uncovered.
+        let batch = store.begin()?;
+        let mut failed = None;
+        let period = Period {
+            start: gap.start_time(),
+            end: Some(gap.end_time()),
+        };
+        let workers = workers_for(gap, concurrency);
+        let scan =
+            team_log::scan_backup_changes(transport, &period, workers, |change, raw, scan| {
+                if failed.is_none() {
+                    failed = batch
+                        .insert(change.fingerprint, change.timestamp.timestamp(), raw.get())
+                        .err();
+                }
+                progress(scan);
+            })
+            .await?;
+        if let Some(e) = failed {
+            return Err(e.into());
+        }
+        batch.commit(gap, now.timestamp())?;
+        synced.scan.add(&scan);
+    }
+    Ok(synced)
+}
 
 /// How long the audit log may take to deliver an event (Dropbox's bound).
 pub const SETTLE_SECS: i64 = 24 * 3600;

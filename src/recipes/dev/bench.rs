@@ -11,15 +11,14 @@ use clap::Args;
 
 use super::baseline;
 use crate::domain::fold::{StatusChange, StatusFold};
-use crate::domain::period::Period;
-use crate::domain::select::Selection;
+use crate::domain::period::{format_dropbox_time, Period};
 use crate::domain::status::BackupStatus;
 use crate::dropbox::auth::tokens::TokenSource;
 use crate::dropbox::auth::{AccessToken, ApiBase};
 use crate::dropbox::{Transport, TransportConfig};
 use crate::options::{CommonArgs, Output};
 use crate::recipes::dropbox::team::backup::device::status::{
-    self, ApiTarget, Credential, StatusOptions,
+    self, ApiTarget, Credential, StatusArgs,
 };
 use crate::sim::generate::{generate, GenSpec, HISTORY_DAYS};
 use crate::sim::{self, FaultSchedule, SimConfig, SimHandle, SimTeam};
@@ -210,15 +209,18 @@ async fn run_ours(
     if common.workspace.is_none() {
         common.workspace = Some(workspace.clone());
     }
-    let options = StatusOptions {
-        period: *period,
-        peer: "default".into(),
-        no_cache: true,
-        include_unlinked: false,
-        selection: Selection::default(),
-        extras: Default::default(),
-        common: common.validate().map_err(|e| e.to_string())?,
-    };
+    let now = Utc::now();
+    let mut status_args = StatusArgs::parse_from([
+        format!("--start-time={}", format_dropbox_time(period.start)),
+        format!(
+            "--end-time={}",
+            period.end.map(format_dropbox_time).unwrap_or_default()
+        ),
+        "--no-cache".to_string(),
+    ])
+    .map_err(|e| e.to_string())?;
+    status_args.common = common;
+    let options = status_args.validate(now).map_err(|e| e.to_string())?;
     let target = ApiTarget {
         base: ApiBase::parse(&sim.base_url).map_err(|e| e.to_string())?,
         credential: Credential::Token(AccessToken::new(sim.token.clone())),
@@ -227,7 +229,7 @@ async fn run_ours(
     let rss_before_kb = proc_status_kb("VmRSS:");
     reset_peak_rss();
     let started = Instant::now();
-    let outcome = status::exec(&options, &target, Vec::new())
+    let outcome = status::exec(&options, &target, Vec::new(), now)
         .await
         .map_err(|f| f.error.to_string())?;
     let wall = started.elapsed();

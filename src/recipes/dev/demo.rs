@@ -9,7 +9,7 @@ use super::simulate::{generated_team, team_summary};
 use crate::dropbox::auth::{AccessToken, ApiBase};
 use crate::options::{CommonArgs, OptionError};
 use crate::recipes::dropbox::team::backup::device::status::{
-    self, ApiTarget, Credential, Failed, Outcome, StatusArgs,
+    self, ApiTarget, Credential, Failed, Finished, StatusArgs,
 };
 use crate::sim::{self, SimConfig, SimError};
 
@@ -42,26 +42,17 @@ pub enum DemoError {
     Run(Failed),
 }
 
-pub async fn exec(args: &DemoArgs) -> Result<Outcome, DemoError> {
-    let status_args = StatusArgs {
-        start_time: args.start_time.clone(),
-        end_time: None,
-        peer: "default".into(),
-        status: Vec::new(),
-        platform: None,
-        client_type: None,
-        member: None,
-        sort: None,
-        desc: false,
-        reports: Vec::new(),
-        stale_days: 30,
-        no_cache: false,
-        include_unlinked: false,
-        common: args.common.clone(),
-    };
-    let options = status_args
-        .validate(Utc::now())
-        .map_err(DemoError::Options)?;
+pub async fn exec(args: &DemoArgs) -> Result<Finished, DemoError> {
+    let now = Utc::now();
+    let mut status_args = StatusArgs::parse_from([format!("--start-time={}", args.start_time)])
+        .map_err(|e| {
+            DemoError::Options(OptionError::Invalid {
+                option: "start-time",
+                message: e.kind().to_string(),
+            })
+        })?;
+    status_args.common = args.common.clone();
+    let options = status_args.validate(now).map_err(DemoError::Options)?;
     let team = generated_team(args.members, args.seed);
     let summary = team_summary(&team);
     let handle = sim::start(team, SimConfig::default(), 0)
@@ -83,7 +74,7 @@ pub async fn exec(args: &DemoArgs) -> Result<Outcome, DemoError> {
             handle.base_url
         ),
     ];
-    let outcome = status::exec(&options, &target, header)
+    let outcome = status::exec(&options, &target, header, now)
         .await
         .map_err(DemoError::Run)?;
     drop(handle);

@@ -1,0 +1,335 @@
+//! The device status story, without a command line: list the team's linked
+//! desktop clients and resolve their owners while the event store syncs the
+//! audit log's backup status changes; fold the changes per session (latest
+//! wins); join, filter and sort into report rows. `collect` is the one
+//! entry: the status recipe, a watcher or an MCP tool call it with a query
+//! and an observer, and get typed rows, history and counts back.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde_json::value::RawValue;
+use thiserror::Error;
+
+use crate::domain::fold::{StatusChange, StatusFold};
+use crate::domain::history::{HistoryLog, HistoryRow};
+use crate::domain::period::Period;
+use crate::domain::row::{build_rows, col, sort_rows, unlinked_rows, LinkedDevice, Owner, Row};
+use crate::domain::select::Selection;
+use crate::dropbox::team::TeamInfo;
+use crate::dropbox::team_log::{self, EventScan};
+use crate::dropbox::{devices, members, team, ApiError, Transport};
+use crate::store::sync::{sync, SyncError};
+use crate::store::{open_for_run, store_path, EventStore, Span, StoreError};
+
+/// What to report: validated, typed, free of any command-line form.
+#[derive(Debug, Clone)]
+pub struct StatusQuery {
+    pub period: Period,
+    pub selection: Selection,
+    /// Also rows for clients seen in the log but no longer linked.
+    pub include_unlinked: bool,
+    /// Also the history of changes of the devices reported.
+    pub history: bool,
+    /// Rebuild the event store instead of reusing it.
+    pub no_cache: bool,
+    /// Requests in flight at most (the transport enforces it; this sizes
+    /// the audit log's parallel windows).
+    pub concurrency: usize,
+    /// The tbx home that holds the event stores.
+    pub home: PathBuf,
+}
+
+/// The parts of a run that take time, for progress and the job log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Phase {
+    TeamInfo,
+    Devices,
+    Owners,
+    Events,
+}
+
+/// What a caller may want to know while `collect` runs. Every method has a
+/// default that ignores it.
+pub trait Observer: Sync {
+    fn phase_started(&self, _phase: Phase) {}
+    fn phase_finished(&self, _phase: Phase) {}
+    /// The team is known: callers print their header here.
+    fn team(&self, _team: &TeamInfo) {}
+    /// The event store was unreadable or old and was rebuilt; says why.
+    fn store_rebuilt(&self, _why: &str) {}
+    fn devices_progress(&self, _listed: usize) {}
+    fn devices_listed(&self, _count: usize) {}
+    /// Owners the API did not know (their rows keep empty names).
+    fn owners_missing(&self, _count: usize) {}
+    fn events_progress(&self, _scan: &EventScan) {}
+    fn store_synced(&self, _gaps_fetched: usize, _store: &Path) {}
+}
+
+/// An observer for callers that want only the result.
+pub struct Quiet;
+
+impl Observer for Quiet {}
+
+/// How the audit log was read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScanStats {
+    /// Counts of the fetch (0 pages when the store had it all).
+    pub scan: EventScan,
+    /// Parts of the period the store had to fetch.
+    pub gaps_fetched: usize,
+    /// Sessions with at least one change in the period.
+    pub sessions: usize,
+    pub without_session: u64,
+    pub duplicates: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct StatusResult {
+    pub team: TeamInfo,
+    /// Filtered and sorted, in report order.
+    pub rows: Vec<Row>,
+    /// With `history`: the changes of the devices in `rows`, by time.
+    pub history: Option<Vec<HistoryRow>>,
+    /// Linked desktop clients listed (before filters).
+    pub devices_listed: usize,
+    pub owners_found: usize,
+    pub stats: ScanStats,
+}
+
+#[derive(Debug, Error)]
+pub enum OpsError {
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<SyncError> for OpsError {
+    fn from(e: SyncError) -> Self {
+        match e {
+            SyncError::Api(e) => OpsError::Api(e),
+            SyncError::Store(e) => OpsError::Store(e),
+        }
+    }
+}
+
+/// The report for `query` as of `now` (the run's one clock reading: the
+/// open end of the period and the store's fetch time).
+pub async fn collect(
+    transport: &Transport,
+    query: &StatusQuery,
+    now: DateTime<Utc>,
+    observer: &dyn Observer,
+) -> Result<StatusResult, OpsError> {
+    observer.phase_started(Phase::TeamInfo);
+    let team = team::get_info(transport).await?;
+    observer.team(&team);
+    let opened = open_for_run(&store_path(&query.home, &team.team_id), query.no_cache)?;
+    if let Some(notice) = &opened.notice {
+        observer.store_rebuilt(notice);
+    }
+    let team_size = Some(team.num_provisioned_users).filter(|&n| n > 0);
+    // Devices then their owners, and the audit log, at the same time: they
+    // share the transport's limit of requests in flight.
+    let (listed, scanned) = tokio::join!(
+        devices_and_owners(transport, team_size, observer),
+        scan_events(transport, &opened.store, query, now, observer),
+    );
+    let (devices, owners) = listed?;
+    let scanned = scanned?;
+    let devices_listed = devices.len();
+    let owners_found = owners.len();
+    let stats = ScanStats {
+        scan: scanned.scan.clone(),
+        gaps_fetched: scanned.gaps_fetched,
+        sessions: scanned.fold.sessions(),
+        without_session: scanned.fold.without_session(),
+        duplicates: scanned.fold.duplicates(),
+    };
+    let (rows, history) = assemble(devices, &owners, scanned, query);
+    Ok(StatusResult {
+        team,
+        rows,
+        history,
+        devices_listed,
+        owners_found,
+        stats,
+    })
+}
+
+async fn devices_and_owners(
+    transport: &Transport,
+    team_size: Option<u32>,
+    observer: &dyn Observer,
+) -> Result<(Vec<LinkedDevice>, HashMap<String, Owner>), ApiError> {
+    observer.phase_started(Phase::Devices);
+    let devices =
+        devices::list_desktop_clients(transport, |n| observer.devices_progress(n)).await?;
+    observer.phase_finished(Phase::Devices);
+    observer.devices_listed(devices.len());
+    observer.phase_started(Phase::Owners);
+    let wanted: BTreeSet<String> = devices
+        .iter()
+        .map(|d| d.team_member_id().to_string())
+        .collect();
+    let owners = members::resolve_owners(transport, &wanted, team_size).await?;
+    let unresolved = wanted.len() - owners.len().min(wanted.len());
+    if unresolved > 0 {
+        observer.owners_missing(unresolved);
+    }
+    observer.phase_finished(Phase::Owners);
+    Ok((devices, owners))
+}
+
+/// The store's part of the period, folded; history and the devices the log
+/// describes only when asked for.
+struct Scanned {
+    scan: EventScan,
+    gaps_fetched: usize,
+    fold: StatusFold,
+    history: Option<HistoryLog>,
+    /// Session -> (time, device, member) of its latest event.
+    seen: Option<HashMap<String, SeenDevice>>,
+}
+
+/// A computer's latest event: when, what it described, whom it named.
+type SeenDevice = (DateTime<Utc>, LinkedDevice, Owner);
+
+/// The period's end: the one given, or the second after `now`.
+fn period_end(period: &Period, now: DateTime<Utc>) -> DateTime<Utc> {
+    period
+        .end
+        .unwrap_or_else(|| DateTime::from_timestamp(now.timestamp() + 1, 0).unwrap_or(now))
+}
+
+async fn scan_events(
+    transport: &Transport,
+    store: &EventStore,
+    query: &StatusQuery,
+    now: DateTime<Utc>,
+    observer: &dyn Observer,
+) -> Result<Scanned, OpsError> {
+    observer.phase_started(Phase::Events);
+    let wanted = Span::new(query.period.start, period_end(&query.period, now));
+    let synced = sync(store, transport, wanted, now, query.concurrency, |scan| {
+        observer.events_progress(scan)
+    })
+    .await?;
+    observer.store_synced(synced.gaps_fetched, store.path());
+    let mut scanned = Scanned {
+        scan: synced.scan,
+        gaps_fetched: synced.gaps_fetched,
+        fold: StatusFold::new(),
+        history: query.history.then(HistoryLog::default),
+        seen: query.include_unlinked.then(HashMap::new),
+    };
+    store.for_each_in(wanted, |raw| {
+        if let Ok(raw) = RawValue::from_string(raw) {
+            if let Ok(Some(change)) = team_log::to_change(team_log::ROUTE_GET_EVENTS, &raw) {
+                scanned.absorb(change, &raw);
+            }
+        }
+    })?;
+    observer.phase_finished(Phase::Events);
+    Ok(scanned)
+}
+
+impl Scanned {
+    fn absorb(&mut self, change: StatusChange, raw: &RawValue) {
+        // The extra reports need more of the event than the fold does.
+        let event = if self.history.is_some() || self.seen.is_some() {
+            team_log::ChangeEvent::parse(raw)
+        } else {
+            None
+        };
+        if let (Some(history), Some(event)) = (self.history.as_mut(), &event) {
+            if let Some(details) = team_log::change_details(event) {
+                history.push(details, change.fingerprint);
+            }
+        }
+        if let (Some(seen), Some(event)) = (self.seen.as_mut(), &event) {
+            note_seen_device(seen, change.timestamp, event);
+        }
+        self.fold.push(change);
+    }
+}
+
+/// Keeps, per session, the device and member of its latest event.
+fn note_seen_device(
+    seen: &mut HashMap<String, SeenDevice>,
+    at: DateTime<Utc>,
+    event: &team_log::ChangeEvent,
+) {
+    let Some((device, email, display_name)) = team_log::event_device(event) else {
+        return;
+    };
+    let newer = seen
+        .get(device.session_id())
+        .is_none_or(|(t, _, _)| at >= *t);
+    if newer {
+        let owner = Owner {
+            email,
+            display_name,
+        };
+        seen.insert(device.session_id().to_string(), (at, device, owner));
+    }
+}
+
+/// Rows (linked devices, then unlinked ones when asked), filtered and
+/// sorted, and the history of the devices shown.
+fn assemble(
+    devices: Vec<LinkedDevice>,
+    owners: &HashMap<String, Owner>,
+    scanned: Scanned,
+    query: &StatusQuery,
+) -> (Vec<Row>, Option<Vec<HistoryRow>>) {
+    let latest = scanned.fold.finish();
+    let history = scanned
+        .history
+        .map(|log| log.rows(&session_owners(&devices, owners)));
+    let linked: HashSet<String> = match &scanned.seen {
+        Some(_) => devices.iter().map(|d| d.session_id().to_string()).collect(),
+        None => HashSet::new(),
+    };
+    let mut rows = build_rows(devices, &latest, owners);
+    if let Some(seen) = scanned.seen {
+        let seen = seen
+            .into_iter()
+            .map(|(session, (_, device, owner))| (session, (device, owner)))
+            .collect();
+        rows.extend(unlinked_rows(seen, &linked, &latest));
+        sort_rows(&mut rows);
+    }
+    let rows = query.selection.apply(rows);
+    // The filters apply to every report: history keeps the devices shown.
+    let history = history.map(|history| {
+        if query.selection.is_default() && !query.include_unlinked {
+            return history;
+        }
+        let shown: HashSet<&str> = rows.iter().map(|r| r.get(col::SESSION_ID)).collect();
+        history
+            .into_iter()
+            .filter(|h| shown.contains(h.0[1].as_str()))
+            .collect()
+    });
+    (rows, history)
+}
+
+/// Session id → the owner's email and name, for the history report.
+fn session_owners(
+    devices: &[LinkedDevice],
+    owners: &HashMap<String, Owner>,
+) -> HashMap<String, (String, String)> {
+    devices
+        .iter()
+        .filter_map(|d| {
+            let owner = owners.get(d.team_member_id())?;
+            Some((
+                d.session_id().to_string(),
+                (owner.email.clone(), owner.display_name.clone()),
+            ))
+        })
+        .collect()
+}

@@ -1,0 +1,134 @@
+//! The status command's view of `collect` while it runs: a spinner per
+//! phase on stderr (drawn only at a terminal), and the job log's steps and
+//! counts.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Mutex;
+
+use serde_json::json;
+
+use crate::dropbox::team::TeamInfo;
+use crate::dropbox::team_log::EventScan;
+use crate::job::{Job, Level};
+use crate::ops::device_status::{Observer, Phase};
+use crate::report::console::Console;
+use crate::report::progress::{Progress, Step};
+
+/// Progress of `collect` on the console (spinners) and in the job log.
+pub struct RunObserver<'a> {
+    job: &'a Job,
+    console: &'a Console,
+    /// Prints the header once the team is known.
+    on_team: &'a (dyn Fn(&TeamInfo) + Sync),
+    progress: Progress,
+    steps: Mutex<HashMap<Phase, Step>>,
+    pages_shown: Mutex<u64>,
+}
+
+impl<'a> RunObserver<'a> {
+    pub fn new(
+        job: &'a Job,
+        console: &'a Console,
+        quiet: bool,
+        on_team: &'a (dyn Fn(&TeamInfo) + Sync),
+    ) -> Self {
+        Self {
+            job,
+            console,
+            on_team,
+            progress: Progress::new(!quiet),
+            steps: Mutex::new(HashMap::new()),
+            pages_shown: Mutex::new(0),
+        }
+    }
+
+    fn log_step(&self, step: &str) {
+        self.job.log(Level::Info, "step", json!({"step": step}));
+    }
+
+    fn with_step(&self, phase: Phase, f: impl FnOnce(&Step)) {
+        if let Ok(steps) = self.steps.lock() {
+            if let Some(step) = steps.get(&phase) {
+                f(step);
+            }
+        }
+    }
+}
+
+impl Observer for RunObserver<'_> {
+    fn phase_started(&self, phase: Phase) {
+        let text = self.console.messages();
+        let (name, spinner) = match phase {
+            Phase::TeamInfo => ("get team info", None),
+            Phase::Devices => ("list devices", Some(text.step_devices())),
+            Phase::Owners => ("resolve owners", Some(text.step_owners())),
+            Phase::Events => ("scan audit log", Some(text.step_events())),
+        };
+        self.log_step(name);
+        if let (Some(spinner), Ok(mut steps)) = (spinner, self.steps.lock()) {
+            steps.insert(phase, self.progress.step(spinner));
+        }
+    }
+
+    fn phase_finished(&self, phase: Phase) {
+        if let Ok(mut steps) = self.steps.lock() {
+            steps.remove(&phase);
+        }
+    }
+
+    fn team(&self, team: &TeamInfo) {
+        (self.on_team)(team);
+    }
+
+    fn store_rebuilt(&self, why: &str) {
+        self.job
+            .log(Level::Warn, "event store rebuilt", json!({"why": why}));
+        self.console.warn(why);
+    }
+
+    fn devices_progress(&self, listed: usize) {
+        self.with_step(Phase::Devices, |step| {
+            step.update(format!("{listed} so far"))
+        });
+    }
+
+    fn devices_listed(&self, count: usize) {
+        self.job.log(
+            Level::Info,
+            "devices listed",
+            json!({"desktop_clients": count}),
+        );
+    }
+
+    fn owners_missing(&self, count: usize) {
+        self.job
+            .log(Level::Warn, "owners not found", json!({"count": count}));
+    }
+
+    fn events_progress(&self, scan: &EventScan) {
+        let Ok(mut shown) = self.pages_shown.lock() else {
+            return;
+        };
+        if scan.pages == *shown {
+            return;
+        }
+        *shown = scan.pages;
+        self.with_step(Phase::Events, |step| {
+            step.update(format!(
+                "{} status changes, {} pages, {:.0} events/s",
+                scan.changes,
+                scan.pages,
+                step.rate(scan.changes)
+            ))
+        });
+    }
+
+    fn store_synced(&self, gaps_fetched: usize, store: &Path) {
+        self.job.log(
+            Level::Info,
+            "event store",
+            json!({"gaps_fetched": gaps_fetched, "store": store.display().to_string()}),
+        );
+    }
+}
