@@ -275,8 +275,8 @@ impl Transport {
                     record.note = Some(note);
                     self.observe(&record);
                 }
-                // `after_renewal` never asks to renew again: giving up is
-                // the only sound reading of a second request.
+                // `after_renewal` never asks for a second renewal; should it
+                // ever, refusing to loop is the safe answer.
                 Decision::Renew(err) | Decision::GiveUp(err) => {
                     record.note = Some(err.to_string());
                     self.observe(&record);
