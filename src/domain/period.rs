@@ -31,12 +31,6 @@ pub struct Period {
     pub end: Option<DateTime<Utc>>,
 }
 
-impl Period {
-    pub fn contains(&self, t: DateTime<Utc>) -> bool {
-        t >= self.start && self.end.is_none_or(|end| t < end)
-    }
-}
-
 /// Formats a time the way the Dropbox API expects it.
 pub fn format_dropbox_time(t: DateTime<Utc>) -> String {
     t.format(DROPBOX_TIME_FORMAT).to_string()
@@ -257,19 +251,5 @@ mod tests {
         assert!(matches!(err, TimeError::OutOfRange(_)));
         let err = parse_time("-9999999999999d", now(), &Utc).unwrap_err();
         assert!(matches!(err, TimeError::OutOfRange(_)));
-    }
-
-    #[test]
-    fn period_is_half_open() {
-        let p = Period {
-            start: utc("2024-01-01T00:00:00Z"),
-            end: Some(utc("2024-02-01T00:00:00Z")),
-        };
-        assert!(p.contains(utc("2024-01-01T00:00:00Z")));
-        assert!(p.contains(utc("2024-01-31T23:59:59Z")));
-        assert!(!p.contains(utc("2024-02-01T00:00:00Z")));
-        assert!(!p.contains(utc("2023-12-31T23:59:59Z")));
-        let open = Period { end: None, ..p };
-        assert!(open.contains(utc("2030-01-01T00:00:00Z")));
     }
 }

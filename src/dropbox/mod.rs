@@ -1,4 +1,4 @@
-//! The Dropbox API client: one transport with the retry policy, and one
+//! The Dropbox API client: one transport and its retry policy, and one
 //! module per API area with typed serde models. It knows nothing about
 //! reports; it hands domain values (`LinkedDevice`, `StatusChange`, `Owner`)
 //! back to the recipe.
@@ -10,6 +10,7 @@ pub mod error;
 mod lenient;
 pub mod members;
 pub mod paging;
+mod retry;
 pub mod team;
 pub mod team_log;
 pub mod transport;

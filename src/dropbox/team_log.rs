@@ -176,12 +176,11 @@ fn initial_windows(period: &Period, parts: usize, now: DateTime<Utc>) -> Vec<Win
 }
 
 /// Work shared by the window workers.
-struct Shared<'a, F> {
+struct Shared<F> {
     queue: Mutex<VecDeque<Window>>,
     active: AtomicUsize,
     changed: Notify,
     workers: usize,
-    period: &'a Period,
     now: DateTime<Utc>,
     state: Mutex<(EventScan, F)>,
 }
@@ -206,7 +205,6 @@ pub async fn scan_backup_changes<F: FnMut(StatusChange, &RawValue, &EventScan)>(
         active: AtomicUsize::new(0),
         changed: Notify::new(),
         workers,
-        period,
         now,
         state: Mutex::new((EventScan::default(), on_change)),
     };
@@ -219,7 +217,7 @@ const WINDOWS_PER_WORKER: usize = 1;
 
 async fn worker<F: FnMut(StatusChange, &RawValue, &EventScan)>(
     transport: &Transport,
-    shared: &Shared<'_, F>,
+    shared: &Shared<F>,
 ) -> Result<(), ApiError> {
     loop {
         let changed = shared.changed.notified();
@@ -256,7 +254,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// holds more and a worker is idle.
 async fn scan_window<F: FnMut(StatusChange, &RawValue, &EventScan)>(
     transport: &Transport,
-    shared: &Shared<'_, F>,
+    shared: &Shared<F>,
     window: Window,
 ) -> Result<(), ApiError> {
     let mut listing_start = window.start;
@@ -313,7 +311,6 @@ async fn scan_window<F: FnMut(StatusChange, &RawValue, &EventScan)>(
                     };
                     listing_start =
                         restart_point(&e, &window_period, listing_start).max(window.start);
-                    let _ = shared.period;
                     continue 'listing;
                 }
                 Err(e) => return Err(e),
@@ -323,7 +320,7 @@ async fn scan_window<F: FnMut(StatusChange, &RawValue, &EventScan)>(
 }
 
 /// A worker is waiting and nothing is queued for it.
-fn idle_worker<F>(shared: &Shared<'_, F>) -> bool {
+fn idle_worker<F>(shared: &Shared<F>) -> bool {
     lock(&shared.queue).is_empty() && shared.active.load(Ordering::SeqCst) < shared.workers
 }
 

@@ -1,25 +1,25 @@
 //! The one HTTP transport every route goes through: authorization header,
-//! JSON bodies, error classification, and the retry policy (429 waits for
-//! `Retry-After`; 5xx and network failures back off exponentially with full
-//! jitter). A misbehaving server cannot hang or exhaust the run: each
-//! attempt has a connect, a read (idle) and a whole-attempt timeout, the
-//! timeouts of one request share a budget, bodies are capped in size, and
-//! invalid text is repaired (see `lenient`). Each call is reported to an
-//! observer for `-verbose` and the job log; observers never see headers or
-//! tokens.
+//! JSON bodies, and the classification of each attempt's response; what to
+//! do after a failed attempt (wait, renew the token, give up) is the retry
+//! policy's call (see `retry`). A misbehaving server cannot hang or exhaust
+//! the run: each attempt has a connect, a read (idle) and a whole-attempt
+//! timeout, the timeouts of one request share a budget, bodies are capped in
+//! size, and invalid text is repaired (see `lenient`). Each attempt is
+//! reported to an observer for `-verbose` and the job log; observers never
+//! see headers or tokens.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use rand::Rng;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::auth::tokens::{Renewal, TokenSource};
-use super::auth::ApiBase;
+use super::auth::tokens::TokenSource;
+use super::auth::{AccessToken, ApiBase};
 use super::bandwidth::Bandwidth;
 use super::error::{first_line, ApiError};
 use super::lenient;
+use super::retry::{AttemptFailure, Decision, Retry, RetryPolicy};
 
 /// What one finished HTTP attempt looked like, for logs. No secrets.
 #[derive(Debug, Clone)]
@@ -39,6 +39,24 @@ pub struct CallRecord {
     /// Something the run survived but the log should say (invalid text
     /// replaced in the response).
     pub warning: Option<String>,
+}
+
+impl CallRecord {
+    /// The record of an attempt about to be sent; the attempt fills it in.
+    fn new(route: &str, body: Option<&[u8]>, attempt: u32) -> Self {
+        Self {
+            route: route.to_string(),
+            request: body.map(|b| String::from_utf8_lossy(b).into_owned()),
+            attempt,
+            status: None,
+            elapsed: Duration::ZERO,
+            response_bytes: 0,
+            request_id: None,
+            retry_in: None,
+            note: None,
+            warning: None,
+        }
+    }
 }
 
 pub type CallObserver = Arc<dyn Fn(&CallRecord) + Send + Sync>;
@@ -162,30 +180,8 @@ struct ErrorEnvelope {
     error: serde_json::Value,
 }
 
-enum Outcome {
-    Done(Vec<u8>),
-    Retry {
-        wait: Duration,
-        kind: RetryKind,
-        last: String,
-    },
-    Fail(ApiError),
-}
-
-/// Which budget a retry draws on.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum RetryKind {
-    /// 429: the wait for `Retry-After`.
-    RateLimited,
-    /// 5xx and dropped connections: the attempts.
-    Error,
-    /// A timeout: the attempts, and the time spent on timed-out attempts.
-    TimedOut,
-}
-
-const BACKOFF_CAP: Duration = Duration::from_secs(60);
-/// Token refreshes one request may trigger (each for a newer token).
-const MAX_REFRESHES: u32 = 3;
+/// One attempt: the successful body, or how it failed.
+type AttemptResult = Result<Vec<u8>, AttemptFailure>;
 
 impl Transport {
     pub fn new(config: TransportConfig) -> Result<Self, ApiError> {
@@ -237,62 +233,51 @@ impl Transport {
         decode(route, &bytes)
     }
 
+    /// Sends attempts until one succeeds or the retry policy gives up.
+    /// Every attempt is observed once, with what comes after it.
     async fn call(&self, route: &str, body: Option<Vec<u8>>) -> Result<Vec<u8>, ApiError> {
         let url = format!("{}/2/{route}", self.config.base.as_str());
-        let mut budget = Budget::default();
+        let mut retry = Retry::new(self.retry_policy(), route);
         loop {
-            budget.attempt += 1;
+            let attempt = retry.next_attempt();
             let (token, generation) = self.config.tokens.token().await?;
-            let mut request = self.http.post(&url).bearer_auth(token.secret());
-            if let Some(body) = &body {
-                request = request
-                    .header(reqwest::header::CONTENT_TYPE, "application/json")
-                    .body(body.clone());
-            }
-            let mut record = CallRecord {
-                route: route.to_string(),
-                request: body
-                    .as_ref()
-                    .map(|b| String::from_utf8_lossy(b).into_owned()),
-                attempt: budget.attempt,
-                status: None,
-                elapsed: Duration::ZERO,
-                response_bytes: 0,
-                request_id: None,
-                retry_in: None,
-                note: None,
-                warning: None,
+            let mut record = CallRecord::new(route, body.as_deref(), attempt);
+            let failure = match self
+                .send_once(route, &url, &token, body.as_deref(), &mut record)
+                .await
+            {
+                Ok(bytes) => return Ok(self.done(route, bytes, &mut record)),
+                Err(failure) => failure,
             };
-            // A permit per attempt: waits between retries hold none.
-            let permit = self.in_flight.acquire().await.ok();
-            let outcome = self
-                .attempt(route, request, &mut record, budget.error_attempts)
-                .await;
-            drop(permit);
-            let next = match outcome {
-                Outcome::Done(bytes) => return Ok(self.done(route, bytes, &mut record)),
-                Outcome::Fail(err) => {
-                    record.note = Some(err.to_string());
-                    if self.renewed(&err, generation, &mut budget).await? {
-                        record.retry_in = Some(Duration::ZERO);
-                        self.observe(&record);
-                        continue;
-                    }
-                    self.observe(&record);
-                    return Err(err);
+            let decision = retry.decide(failure, record.elapsed, &mut rand::thread_rng());
+            let decision = match decision {
+                Decision::Renew(err) => {
+                    // One refresh is shared by every concurrent caller (see
+                    // `TokenSource`); if it fails, that error is the answer.
+                    let renewal = self
+                        .config
+                        .tokens
+                        .refresh_after_rejection(generation)
+                        .await?;
+                    retry.after_renewal(err, renewal)
                 }
-                Outcome::Retry { wait, kind, last } => {
-                    budget.spend(&self.config, route, kind, wait, record.elapsed, last)
-                }
+                decision => decision,
             };
-            match next {
-                Ok((wait, last)) => {
+            match decision {
+                Decision::Wait { wait, note } => {
                     record.retry_in = Some(wait);
-                    record.note = Some(last);
+                    record.note = Some(note);
                     self.observe(&record);
                     tokio::time::sleep(wait).await;
                 }
-                Err(err) => {
+                Decision::Repeat { note } => {
+                    record.retry_in = Some(Duration::ZERO);
+                    record.note = Some(note);
+                    self.observe(&record);
+                }
+                // `after_renewal` never asks for a second renewal; should it
+                // ever, refusing to loop is the safe answer.
+                Decision::Renew(err) | Decision::GiveUp(err) => {
                     record.note = Some(err.to_string());
                     self.observe(&record);
                     return Err(err);
@@ -301,34 +286,33 @@ impl Transport {
         }
     }
 
-    /// Whether the token `err` rejected was renewed, so the request can be
-    /// repeated. One refresh is shared by every concurrent caller; a request
-    /// refreshes at most MAX_REFRESHES times, so a server that refuses every
-    /// token cannot loop us.
-    async fn renewed(
+    fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            retry_base: self.config.retry_base,
+            max_attempts: self.config.max_attempts,
+            max_rate_limit_wait: self.config.max_rate_limit_wait,
+            timeout_budget: self.config.timeout_budget,
+        }
+    }
+
+    /// One attempt, holding an in-flight permit while it runs: waits
+    /// between retries hold none.
+    async fn send_once(
         &self,
-        err: &ApiError,
-        generation: u64,
-        budget: &mut Budget,
-    ) -> Result<bool, ApiError> {
-        let rejected = matches!(
-            err,
-            ApiError::ExpiredToken { .. } | ApiError::InvalidToken { .. }
-        );
-        if !rejected || budget.refreshes >= MAX_REFRESHES {
-            return Ok(false);
+        route: &str,
+        url: &str,
+        token: &AccessToken,
+        body: Option<&[u8]>,
+        record: &mut CallRecord,
+    ) -> AttemptResult {
+        let mut request = self.http.post(url).bearer_auth(token.secret());
+        if let Some(body) = body {
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.to_vec());
         }
-        let renewal = self
-            .config
-            .tokens
-            .refresh_after_rejection(generation)
-            .await?;
-        // Only this request's own refreshes count: a token renewed by
-        // another caller is simply retried.
-        if renewal == Renewal::Refreshed {
-            budget.refreshes += 1;
-        }
-        Ok(renewal != Renewal::Impossible)
+        let _permit = self.in_flight.acquire().await.ok();
+        self.attempt(route, request, record).await
     }
 
     /// A successful body, its invalid text (if any) repaired and noted.
@@ -353,33 +337,29 @@ impl Transport {
         route: &str,
         request: reqwest::RequestBuilder,
         record: &mut CallRecord,
-        error_attempts: u32,
-    ) -> Outcome {
+    ) -> AttemptResult {
         let started = tokio::time::Instant::now();
         let mut deadline = started + self.config.attempt_timeout;
-        let outcome = match tokio::time::timeout_at(deadline, request.send()).await {
-            Err(_) => self.attempt_timed_out(route, error_attempts),
-            Ok(Err(e)) => self.network_retry(route, error_attempts, e),
+        let result = match tokio::time::timeout_at(deadline, request.send()).await {
+            Err(_) => Err(self.attempt_timed_out(route)),
+            Ok(Err(e)) => Err(self.network_failure(route, e)),
             Ok(Ok(response)) => {
                 let status = response.status().as_u16();
                 record.status = Some(status);
                 record.request_id = header(&response, "x-dropbox-request-id");
                 let retry_after =
                     header(&response, "retry-after").and_then(|v| v.trim().parse::<u64>().ok());
-                match self
-                    .read_body(route, response, &mut deadline, error_attempts)
-                    .await
-                {
+                match self.read_body(route, response, &mut deadline).await {
                     Ok(bytes) => {
                         record.response_bytes = bytes.len();
-                        self.classify(route, status, retry_after, &bytes, error_attempts)
+                        classify(route, status, retry_after, bytes)
                     }
-                    Err(outcome) => outcome,
+                    Err(failure) => Err(failure),
                 }
             }
         };
         record.elapsed = started.elapsed();
-        outcome
+        result
     }
 
     /// The response body, read piece by piece: throttled by `-bandwidth-kb`
@@ -390,11 +370,10 @@ impl Transport {
         route: &str,
         mut response: reqwest::Response,
         deadline: &mut tokio::time::Instant,
-        error_attempts: u32,
-    ) -> Result<Vec<u8>, Outcome> {
+    ) -> AttemptResult {
         let limit = self.config.max_response_bytes;
         let too_large = || {
-            Outcome::Fail(ApiError::TooLarge {
+            AttemptFailure::Rejected(ApiError::TooLarge {
                 route: route.into(),
                 limit: size(limit),
             })
@@ -405,8 +384,8 @@ impl Transport {
         let mut body = Vec::new();
         loop {
             let chunk = match tokio::time::timeout_at(*deadline, response.chunk()).await {
-                Err(_) => return Err(self.attempt_timed_out(route, error_attempts)),
-                Ok(Err(e)) => return Err(self.network_retry(route, error_attempts, e)),
+                Err(_) => return Err(self.attempt_timed_out(route)),
+                Ok(Err(e)) => return Err(self.network_failure(route, e)),
                 Ok(Ok(None)) => return Ok(body),
                 Ok(Ok(Some(chunk))) => chunk,
             };
@@ -426,161 +405,69 @@ impl Transport {
         }
     }
 
-    fn network_retry(&self, route: &str, error_attempts: u32, e: reqwest::Error) -> Outcome {
-        let (kind, last) = if e.is_timeout() && e.is_connect() {
+    fn network_failure(&self, route: &str, e: reqwest::Error) -> AttemptFailure {
+        if e.is_timeout() && e.is_connect() {
             let after = seconds(self.config.connect_timeout);
-            let last = format!("timed out after {after} connecting to the server for {route}");
-            (RetryKind::TimedOut, last)
+            AttemptFailure::TimedOut(format!(
+                "timed out after {after} connecting to the server for {route}"
+            ))
         } else if e.is_timeout() {
             let after = seconds(self.config.read_timeout);
-            (
-                RetryKind::TimedOut,
-                format!("timed out after {after} waiting for {route}"),
-            )
+            AttemptFailure::TimedOut(format!("timed out after {after} waiting for {route}"))
         } else {
             // Strip the URL: it is ours, and the message is clearer without it.
             let detail = e.without_url().to_string();
-            (RetryKind::Error, format!("network error: {detail}"))
-        };
-        Outcome::Retry {
-            wait: self.backoff(error_attempts),
-            kind,
-            last,
+            AttemptFailure::Network(format!("network error: {detail}"))
         }
     }
 
     /// The attempt's own deadline passed (the body kept trickling in).
-    fn attempt_timed_out(&self, route: &str, error_attempts: u32) -> Outcome {
+    fn attempt_timed_out(&self, route: &str) -> AttemptFailure {
         let after = seconds(self.config.attempt_timeout);
-        Outcome::Retry {
-            wait: self.backoff(error_attempts),
-            kind: RetryKind::TimedOut,
-            last: format!("timed out after {after} reading the response of {route}"),
-        }
-    }
-
-    /// Full jitter: a random wait in `[0, min(cap, base * 2^n)]`.
-    fn backoff(&self, error_attempts: u32) -> Duration {
-        let ceiling = self
-            .config
-            .retry_base
-            .saturating_mul(1u32 << error_attempts.min(16))
-            .min(BACKOFF_CAP);
-        let millis = ceiling.as_millis() as u64;
-        Duration::from_millis(rand::thread_rng().gen_range(0..=millis))
-    }
-
-    fn classify(
-        &self,
-        route: &str,
-        status: u16,
-        retry_after: Option<u64>,
-        body: &[u8],
-        error_attempts: u32,
-    ) -> Outcome {
-        let route_s = route.to_string();
-        match status {
-            200 => Outcome::Done(body.to_vec()),
-            400 => Outcome::Fail(ApiError::BadRequest {
-                route: route_s,
-                text: first_line(body),
-            }),
-            401 => Outcome::Fail(auth_error(route_s, body)),
-            403 => {
-                let envelope = envelope(body);
-                Outcome::Fail(ApiError::AccessDenied {
-                    route: route_s,
-                    summary: envelope
-                        .map(|e| e.error_summary)
-                        .unwrap_or_else(|| first_line(body)),
-                })
-            }
-            409 => Outcome::Fail(route_error(route_s, body)),
-            429 => {
-                let body_wait = envelope(body)
-                    .and_then(|e| e.error.get("retry_after").and_then(|v| v.as_u64()));
-                let seconds = retry_after.or(body_wait).unwrap_or(1).max(1);
-                let jitter = Duration::from_millis(rand::thread_rng().gen_range(0..=250));
-                Outcome::Retry {
-                    wait: Duration::from_secs(seconds) + jitter,
-                    kind: RetryKind::RateLimited,
-                    last: format!("HTTP 429 (retry after {seconds} s)"),
-                }
-            }
-            500..=599 => {
-                let backoff = self.backoff(error_attempts);
-                let wait = retry_after.map_or(backoff, |s| backoff.max(Duration::from_secs(s)));
-                Outcome::Retry {
-                    wait,
-                    kind: RetryKind::Error,
-                    last: format!("HTTP {status}: {}", first_line(body)),
-                }
-            }
-            _ => Outcome::Fail(ApiError::Unexpected {
-                route: route_s,
-                status,
-                first_line: first_line(body),
-            }),
-        }
+        AttemptFailure::TimedOut(format!(
+            "timed out after {after} reading the response of {route}"
+        ))
     }
 }
 
-/// What one request has used of its retry budgets.
-#[derive(Default)]
-struct Budget {
-    attempt: u32,
-    error_attempts: u32,
-    rate_limit_waited: Duration,
-    timed_out_for: Duration,
-    refreshes: u32,
-}
-
-impl Budget {
-    /// Charges a retry to its budget: the wait before it and the note, or
-    /// the error when the budget is spent.
-    fn spend(
-        &mut self,
-        config: &TransportConfig,
-        route: &str,
-        kind: RetryKind,
-        wait: Duration,
-        elapsed: Duration,
-        last: String,
-    ) -> Result<(Duration, String), ApiError> {
-        if kind == RetryKind::RateLimited {
-            self.rate_limit_waited += wait;
-            if self.rate_limit_waited > config.max_rate_limit_wait {
-                return Err(ApiError::Exhausted {
-                    route: route.into(),
-                    attempts: self.attempt,
-                    last: format!(
-                        "{last}; rate limited for over {} s in total",
-                        config.max_rate_limit_wait.as_secs()
-                    ),
-                });
-            }
-            return Ok((wait, last));
-        }
-        self.error_attempts += 1;
-        if kind == RetryKind::TimedOut {
-            self.timed_out_for += elapsed;
-            if self.timed_out_for >= config.timeout_budget {
-                return Err(ApiError::TimedOut {
-                    route: route.into(),
-                    attempts: self.attempt,
-                    last,
-                });
-            }
-        }
-        if self.error_attempts >= config.max_attempts {
-            return Err(ApiError::Exhausted {
-                route: route.into(),
-                attempts: self.attempt,
-                last,
+/// What a complete response means: its body, or how the attempt failed.
+fn classify(route: &str, status: u16, retry_after: Option<u64>, body: Vec<u8>) -> AttemptResult {
+    let route_s = route.to_string();
+    let rejected = match status {
+        200 => return Ok(body),
+        400 => ApiError::BadRequest {
+            route: route_s,
+            text: first_line(&body),
+        },
+        401 => auth_error(route_s, &body),
+        403 => ApiError::AccessDenied {
+            route: route_s,
+            summary: envelope(&body)
+                .map(|e| e.error_summary)
+                .unwrap_or_else(|| first_line(&body)),
+        },
+        409 => route_error(route_s, &body),
+        429 => {
+            let body_wait =
+                envelope(&body).and_then(|e| e.error.get("retry_after").and_then(|v| v.as_u64()));
+            return Err(AttemptFailure::RateLimited {
+                retry_after: retry_after.or(body_wait),
             });
         }
-        Ok((wait, last))
-    }
+        500..=599 => {
+            return Err(AttemptFailure::Server {
+                status,
+                first_line: first_line(&body),
+                retry_after,
+            })
+        }
+        _ => ApiError::Unexpected {
+            route: route_s,
+            status,
+            first_line: first_line(&body),
+        },
+    };
+    Err(AttemptFailure::Rejected(rejected))
 }
 
 /// `60 s`, or `0.2 s` for the short limits of tests.

@@ -37,7 +37,8 @@ enum Failure {
     NotFound,
 }
 
-type Outcome = Result<Value, Failure>;
+/// What a route handler answers: its JSON result, or why there is none.
+type RouteResult = Result<Value, Failure>;
 
 const ROUTES: [(&str, Option<&str>); 8] = [
     ("team_log/get_events", Some("events.read")),
@@ -200,7 +201,7 @@ fn reset_timestamp(sim: &Sim, q: &EventsQuery) -> Option<DateTime<Utc>> {
     }
 }
 
-fn handle(sim: &Sim, route: &str, headers: &HeaderMap, body: &[u8], serial: u64) -> Outcome {
+fn handle(sim: &Sim, route: &str, headers: &HeaderMap, body: &[u8], serial: u64) -> RouteResult {
     let Some((_, scope)) = ROUTES.iter().find(|(r, _)| *r == route) else {
         return Err(Failure::NotFound);
     };
@@ -557,7 +558,7 @@ fn route_error(tag: &str, value: Option<Value>) -> Failure {
     }
 }
 
-fn get_events(sim: &Sim, arg: GetEventsArg, serial: u64) -> Outcome {
+fn get_events(sim: &Sim, arg: GetEventsArg, serial: u64) -> RouteResult {
     if !(1..=1000).contains(&arg.limit) {
         return Err(Failure::BadRequest(format!(
             "request body: limit: {} is not within range 1..1000",
@@ -630,7 +631,7 @@ struct CursorArg {
     cursor: String,
 }
 
-fn get_events_continue(sim: &Sim, arg: CursorArg, serial: u64) -> Outcome {
+fn get_events_continue(sim: &Sim, arg: CursorArg, serial: u64) -> RouteResult {
     let query: EventsQuery =
         cursor::decode("events", &arg.cursor).ok_or_else(|| route_error("bad_cursor", None))?;
     Ok(events_page(sim, query, serial))
@@ -700,7 +701,7 @@ struct ListDevicesArg {
     include_mobile_clients: bool,
 }
 
-fn list_members_devices(sim: &Sim, arg: ListDevicesArg, serial: u64) -> Outcome {
+fn list_members_devices(sim: &Sim, arg: ListDevicesArg, serial: u64) -> RouteResult {
     let mut position: usize = match &arg.cursor {
         Some(c) => cursor::decode("devices", c).ok_or_else(|| route_error("reset", None))?,
         None => 0,
@@ -752,7 +753,7 @@ struct MembersQuery {
     position: usize,
 }
 
-fn members_list(sim: &Sim, arg: MembersListArg, serial: u64) -> Outcome {
+fn members_list(sim: &Sim, arg: MembersListArg, serial: u64) -> RouteResult {
     if !(1..=1000).contains(&arg.limit) {
         return Err(Failure::BadRequest(format!(
             "request body: limit: {} is not within range 1..1000",
@@ -767,7 +768,7 @@ fn members_list(sim: &Sim, arg: MembersListArg, serial: u64) -> Outcome {
     Ok(members_page(sim, q, serial))
 }
 
-fn members_list_continue(sim: &Sim, arg: CursorArg, serial: u64) -> Outcome {
+fn members_list_continue(sim: &Sim, arg: CursorArg, serial: u64) -> RouteResult {
     let q: MembersQuery = cursor::decode("members", &arg.cursor)
         .ok_or_else(|| route_error("invalid_cursor", None))?;
     Ok(members_page(sim, q, serial))
@@ -808,7 +809,7 @@ enum UserSelector {
     Email { email: String },
 }
 
-fn members_get_info(sim: &Sim, arg: GetInfoArg) -> Outcome {
+fn members_get_info(sim: &Sim, arg: GetInfoArg) -> RouteResult {
     let idx = &sim.index;
     let items = arg
         .members
