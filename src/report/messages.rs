@@ -206,6 +206,63 @@ impl Messages {
         }
     }
 
+    /// The code-paste steps of attempt `attempt` of `max`, each line ended.
+    pub fn login_steps(&self, peer: &str, url: &str, attempt: u32, max: u32) -> String {
+        if self.ja() {
+            let again = if attempt > 1 {
+                format!("新しいリンクです ({attempt} / {max} 回目):\n")
+            } else {
+                format!(
+                    "ピア '{peer}' の認可が必要です。Dropbox チームの管理者が承認してください。\n"
+                )
+            };
+            return format!(
+                "{again}\n1. 次の URL をブラウザーで開いてください:\n\n   {url}\n\n\
+                 2. 必要ならチーム管理者としてサインインし、「許可」をクリックします。\n\
+                 3. 表示された認可コードをコピーし、ここに貼り付けて Enter を押してください。\n"
+            );
+        }
+        let again = if attempt > 1 {
+            format!("A new link, attempt {attempt} of {max}:\n")
+        } else {
+            format!(
+                "Authorization is needed for peer '{peer}'; a Dropbox team admin must approve it.\n"
+            )
+        };
+        format!(
+            "{again}\n1. Open this URL in a browser:\n\n   {url}\n\n\
+             2. Sign in as a team admin if asked, and click \"Allow\".\n\
+             3. Copy the authorization code Dropbox shows, paste it here and press Enter.\n"
+        )
+    }
+
+    /// The prompt the code is typed after (no line end).
+    pub fn login_code_prompt(&self) -> &'static str {
+        if self.ja() {
+            "認可コード: "
+        } else {
+            "Authorization code: "
+        }
+    }
+
+    pub fn login_code_rejected(&self) -> &'static str {
+        if self.ja() {
+            "そのコードは受け付けられませんでした (入力の誤り、使用済み、または期限切れ)。"
+        } else {
+            "That code was not accepted (mistyped, already used, or expired)."
+        }
+    }
+
+    /// `team` is empty when its name could not be read.
+    pub fn login_authorized(&self, peer: &str, team: &str) -> String {
+        match (self.ja(), team.is_empty()) {
+            (true, true) => format!("ピア '{peer}' を認可しました。"),
+            (true, false) => format!("ピア '{peer}' を認可しました (チーム {team})。"),
+            (false, true) => format!("Authorized peer '{peer}'."),
+            (false, false) => format!("Authorized peer '{peer}' for team {team}."),
+        }
+    }
+
     /// Where `config auth add` (or a first run) put the new refresh token.
     pub fn token_in_os_store(&self, store: &str) -> String {
         if self.ja() {

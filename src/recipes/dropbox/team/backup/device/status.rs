@@ -307,7 +307,7 @@ pub async fn exec(
                     .unwrap_or_else(|| store::default_path(&home)),
                 secure: common.secure,
                 app_key: None,
-                lang: common.lang,
+                prompt: crate::report::login_prompt::stderr(common.lang),
             };
             login::token_source(&ctx, Interaction::IfTerminal)
                 .await
