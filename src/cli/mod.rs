@@ -32,6 +32,7 @@ use crate::recipes::license::{self, LicenseArgs};
 use crate::recipes::version::{self, VersionArgs};
 use crate::report::console::sanitize;
 use crate::report::filter::worker as filter_worker;
+use crate::report::messages::Messages;
 
 /// watermint toolbox compatible: Dropbox team backup device status, fast
 #[derive(Debug, Parser)]
@@ -507,10 +508,10 @@ fn run_demo(args: &DemoArgs) -> u8 {
         Ok(outcome) => {
             if !args.common.quiet && args.common.output != crate::options::Output::Json {
                 eprintln!();
+                let text = Messages(args.common.lang.resolve());
                 eprintln!(
-                    "Demo finished: {} devices; reports in {}",
-                    outcome.rows,
-                    outcome.job_dir.join("reports").display()
+                    "{}",
+                    text.demo_finished(outcome.rows, &outcome.job_dir.join("reports"))
                 );
             }
             exit::SUCCESS

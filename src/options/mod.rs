@@ -64,6 +64,17 @@ pub enum Lang {
     Ja,
 }
 
+impl Lang {
+    /// The console language: `auto` follows the environment.
+    pub fn resolve(self) -> crate::report::messages::Lang {
+        match self {
+            Lang::En => crate::report::messages::Lang::En,
+            Lang::Ja => crate::report::messages::Lang::Ja,
+            Lang::Auto => crate::report::messages::Lang::from_env(),
+        }
+    }
+}
+
 /// Common options, as typed. Booleans take `-flag` or `-flag=true|false`,
 /// as Go's flag package (and so tbx) does.
 #[derive(Debug, Clone, Args)]
@@ -225,11 +236,7 @@ impl CommonArgs {
             retain: self.retain_job_data,
             auto_open: self.auto_open,
             layout,
-            lang: match self.lang {
-                Lang::En => crate::report::messages::Lang::En,
-                Lang::Ja => crate::report::messages::Lang::Ja,
-                Lang::Auto => crate::report::messages::Lang::from_env(),
-            },
+            lang: self.lang.resolve(),
             bandwidth_kb: Some(self.bandwidth_kb).filter(|&kb| kb > 0),
             output_filter,
         })

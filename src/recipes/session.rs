@@ -96,7 +96,7 @@ pub async fn token_source(
                     .unwrap_or_else(|| store::default_path(home)),
                 secure: common.secure,
                 app_key: None,
-                lang: common.lang,
+                prompt: crate::report::login_prompt::stderr(common.lang),
             };
             Ok(login::token_source(&ctx, Interaction::IfTerminal).await?)
         }

@@ -55,6 +55,15 @@ fn plural(n: u64, noun: &str) -> String {
     }
 }
 
+/// Where `config auth list` finds a refresh token, beside a named OS store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenPlace {
+    /// An OS store this build cannot name or reach.
+    UnknownOsStore,
+    Database,
+    Nowhere,
+}
+
 /// Every console message of a run, in one language.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Messages(pub Lang);
@@ -206,6 +215,63 @@ impl Messages {
         }
     }
 
+    /// The code-paste steps of attempt `attempt` of `max`, each line ended.
+    pub fn login_steps(&self, peer: &str, url: &str, attempt: u32, max: u32) -> String {
+        if self.ja() {
+            let again = if attempt > 1 {
+                format!("新しいリンクです ({attempt} / {max} 回目):\n")
+            } else {
+                format!(
+                    "ピア '{peer}' の認可が必要です。Dropbox チームの管理者が承認してください。\n"
+                )
+            };
+            return format!(
+                "{again}\n1. 次の URL をブラウザーで開いてください:\n\n   {url}\n\n\
+                 2. 必要ならチーム管理者としてサインインし、「許可」をクリックします。\n\
+                 3. 表示された認可コードをコピーし、ここに貼り付けて Enter を押してください。\n"
+            );
+        }
+        let again = if attempt > 1 {
+            format!("A new link, attempt {attempt} of {max}:\n")
+        } else {
+            format!(
+                "Authorization is needed for peer '{peer}'; a Dropbox team admin must approve it.\n"
+            )
+        };
+        format!(
+            "{again}\n1. Open this URL in a browser:\n\n   {url}\n\n\
+             2. Sign in as a team admin if asked, and click \"Allow\".\n\
+             3. Copy the authorization code Dropbox shows, paste it here and press Enter.\n"
+        )
+    }
+
+    /// The prompt the code is typed after (no line end).
+    pub fn login_code_prompt(&self) -> &'static str {
+        if self.ja() {
+            "認可コード: "
+        } else {
+            "Authorization code: "
+        }
+    }
+
+    pub fn login_code_rejected(&self) -> &'static str {
+        if self.ja() {
+            "そのコードは受け付けられませんでした (入力の誤り、使用済み、または期限切れ)。"
+        } else {
+            "That code was not accepted (mistyped, already used, or expired)."
+        }
+    }
+
+    /// `team` is empty when its name could not be read.
+    pub fn login_authorized(&self, peer: &str, team: &str) -> String {
+        match (self.ja(), team.is_empty()) {
+            (true, true) => format!("ピア '{peer}' を認可しました。"),
+            (true, false) => format!("ピア '{peer}' を認可しました (チーム {team})。"),
+            (false, true) => format!("Authorized peer '{peer}'."),
+            (false, false) => format!("Authorized peer '{peer}' for team {team}."),
+        }
+    }
+
     /// Where `config auth add` (or a first run) put the new refresh token.
     pub fn token_in_os_store(&self, store: &str) -> String {
         if self.ja() {
@@ -244,6 +310,208 @@ impl Messages {
         }
     }
 
+    /// `config auth list` with nothing stored: what to run instead.
+    pub fn auth_list_empty(&self, path: &Path) -> [String; 2] {
+        if self.ja() {
+            [
+                format!("{} に保存された認可はありません。", path.display()),
+                "追加するには: tbx config auth add -peer default -app-key <app key>".into(),
+            ]
+        } else {
+            [
+                format!("No stored authorizations in {}.", path.display()),
+                "Add one with: tbx config auth add -peer default -app-key <app key>".into(),
+            ]
+        }
+    }
+
+    pub fn auth_list_heading(&self, path: &Path) -> String {
+        if self.ja() {
+            format!("{} に保存された認可:", path.display())
+        } else {
+            format!("Stored authorizations in {}:", path.display())
+        }
+    }
+
+    pub fn auth_list_peer(&self, peer: &str) -> String {
+        if self.ja() {
+            format!("ピア {peer}")
+        } else {
+            format!("peer {peer}")
+        }
+    }
+
+    /// The labels of a peer's lines in `config auth list`: team, app key,
+    /// scopes, authorized, access token expiry, where the refresh token is.
+    pub fn auth_list_labels(&self) -> [&'static str; 6] {
+        if self.ja() {
+            [
+                "チーム",
+                "アプリキー",
+                "スコープ",
+                "認可日時",
+                "アクセストークン期限",
+                "リフレッシュトークン保存先",
+            ]
+        } else {
+            [
+                "team",
+                "app key",
+                "scopes",
+                "authorized",
+                "access token expires",
+                "refresh token in",
+            ]
+        }
+    }
+
+    /// Where a listed refresh token is, when it is not in a named OS store.
+    pub fn auth_list_place(&self, place: TokenPlace) -> &'static str {
+        match (self.ja(), place) {
+            (true, TokenPlace::UnknownOsStore) => "OS の資格情報ストア (このビルドにはありません)",
+            (true, TokenPlace::Database) => "このデータベース",
+            (true, TokenPlace::Nowhere) => "なし",
+            (false, TokenPlace::UnknownOsStore) => "an OS credential store (not in this build)",
+            (false, TokenPlace::Database) => "this database",
+            (false, TokenPlace::Nowhere) => "none",
+        }
+    }
+
+    /// `config auth delete` done: `os_store` names the store the entry was
+    /// also removed from; `revoke_failed` says why Dropbox kept the grant.
+    pub fn auth_deleted(
+        &self,
+        peer: &str,
+        os_store: Option<&str>,
+        revoke_failed: Option<&str>,
+    ) -> String {
+        if self.ja() {
+            let place = match os_store {
+                Some(store) => format!("{store} と認証データベースから"),
+                None => "認証データベースから".into(),
+            };
+            return match revoke_failed {
+                None => format!("ピア '{peer}' のトークンを無効化し、{place}削除しました。"),
+                Some(why) => format!(
+                    "ピア '{peer}' を{place}削除しましたが、トークンを無効化できませんでした ({why})。\
+                     念のため、Dropbox の管理コンソール (設定 > アプリ) でアプリのリンクを解除してください。"
+                ),
+            };
+        }
+        let place = match os_store {
+            Some(store) => format!(" from {store} and the auth database"),
+            None => " from the auth database".into(),
+        };
+        match revoke_failed {
+            None => format!("Revoked and removed peer '{peer}'{place}."),
+            Some(why) => format!(
+                "Removed peer '{peer}'{place}; the revoke did not go through ({why}). \
+                 To be sure, unlink the app in the Dropbox admin console (Settings > Apps)."
+            ),
+        }
+    }
+
+    /// The OS store kept a deleted peer's entry: how to remove it by hand.
+    pub fn auth_os_entry_left(&self, store: &str, why: &str, account: &str) -> String {
+        if self.ja() {
+            format!(
+                "{store} からトークンを削除できませんでした ({why})。\
+                 サービス 'tbx'、アカウント '{account}' のエントリーを手動で削除してください。"
+            )
+        } else {
+            format!(
+                "Its token could not be removed from {store} ({why}); \
+                 delete the entry of service 'tbx', account '{account}', there by hand."
+            )
+        }
+    }
+
+    pub fn cache_none(&self, dir: &Path) -> String {
+        if self.ja() {
+            format!("{} にイベントストアはありません。", dir.display())
+        } else {
+            format!("No event stores in {}.", dir.display())
+        }
+    }
+
+    pub fn cache_heading(&self, dir: &Path) -> String {
+        if self.ja() {
+            format!("{} のイベントストア:", dir.display())
+        } else {
+            format!("Event stores in {}:", dir.display())
+        }
+    }
+
+    pub fn cache_store(&self, team: &str, events: u64, bytes: u64) -> String {
+        let kb = bytes as f64 / 1024.0;
+        if self.ja() {
+            format!("チーム {team}: イベント {events} 件、{kb:.1} KB")
+        } else {
+            format!("team {team}: {events} events, {kb:.1} KB")
+        }
+    }
+
+    pub fn cache_covers(&self, start: &str, end: &str) -> String {
+        if self.ja() {
+            format!("  対象期間: {start} から {end} まで")
+        } else {
+            format!("  covers {start} to {end}")
+        }
+    }
+
+    pub fn cache_deleted(&self, file: &Path) -> String {
+        if self.ja() {
+            format!("削除しました: {}", file.display())
+        } else {
+            format!("Deleted {}", file.display())
+        }
+    }
+
+    /// The header lines `dev demo` adds: which simulated team (`name` and
+    /// its counts), and that no account is used.
+    pub fn demo_header(
+        &self,
+        name: &str,
+        members: usize,
+        desktops: usize,
+        events: usize,
+        url: &str,
+    ) -> [String; 2] {
+        if self.ja() {
+            [
+                format!(
+                    "デモ:     {name}: メンバー {members} 名、\
+                     デスクトップクライアント {desktops} 台、監査ログのイベント {events} 件"
+                ),
+                format!(
+                    "          シミュレーター ({url}) が応答します。Dropbox アカウントは使いません"
+                ),
+            ]
+        } else {
+            [
+                format!(
+                    "Demo:   {name}: {members} members, {desktops} linked desktop clients, \
+                     {events} audit log events"
+                ),
+                format!("        served by the simulator at {url}; no Dropbox account is used"),
+            ]
+        }
+    }
+
+    pub fn demo_finished(&self, devices: usize, reports: &Path) -> String {
+        if self.ja() {
+            format!(
+                "デモが終わりました: デバイス {devices} 台。レポートは {} にあります",
+                reports.display()
+            )
+        } else {
+            format!(
+                "Demo finished: {devices} devices; reports in {}",
+                reports.display()
+            )
+        }
+    }
+
     pub fn warning(&self) -> &'static str {
         if self.ja() {
             "警告"
@@ -257,15 +525,139 @@ impl Messages {
 mod tests {
     use super::*;
 
-    #[test]
-    fn both_languages_have_every_message() {
-        for lang in [Lang::En, Lang::Ja] {
-            let m = Messages(lang);
-            assert!(!m.records(3, 500).is_empty());
-            assert!(m.report_generated(Path::new("/x")).ends_with("/x"));
+    /// What a message returns, as the text a person reads.
+    trait Shown {
+        fn shown(self) -> String;
+    }
+    impl Shown for String {
+        fn shown(self) -> String {
+            self
         }
-        assert_eq!(Messages(Lang::En).records(2, 500), "2 records");
+    }
+    impl Shown for &str {
+        fn shown(self) -> String {
+            self.to_string()
+        }
+    }
+    impl<T: Shown, const N: usize> Shown for [T; N] {
+        fn shown(self) -> String {
+            self.into_iter()
+                .map(Shown::shown)
+                .collect::<Vec<_>>()
+                .join("\n")
+        }
+    }
+
+    /// Each message (and each of its variants) with ASCII arguments, named.
+    fn every_message(m: Messages) -> Vec<(&'static str, String)> {
+        macro_rules! said {
+            ($($name:ident ( $($arg:expr),* );)*) => {
+                vec![$((stringify!($name), m.$name($($arg),*).shown())),*]
+            };
+        }
+        let p = Path::new("/x/y");
+        said! {
+            team("Acme", "dbtid:1");
+            period("2024-01-01T00:00:00Z", Some("2024-02-01T00:00:00Z"));
+            period("2024-01-01T00:00:00Z", None);
+            job(p);
+            selection("status=enabled");
+            fetching();
+            devices_found(2, 1);
+            changes_found(3, 2, 1);
+            records(2, 500);
+            records(600, 500);
+            columns_hidden(2);
+            report_generated(p);
+            not_retained();
+            step_devices();
+            step_events();
+            step_owners();
+            step_write(5);
+            login_steps("corp", "https://x/a", 1, 3);
+            login_steps("corp", "https://x/a", 2, 3);
+            login_code_prompt();
+            login_code_rejected();
+            login_authorized("corp", "Acme");
+            login_authorized("corp", "");
+            token_in_os_store("Mock Store");
+            token_in_database(p);
+            token_in_database_instead("Mock Store", "locked", p);
+            auth_list_empty(p);
+            auth_list_heading(p);
+            auth_list_peer("corp");
+            auth_list_labels();
+            auth_list_place(TokenPlace::UnknownOsStore);
+            auth_list_place(TokenPlace::Database);
+            auth_list_place(TokenPlace::Nowhere);
+            auth_deleted("corp", Some("Mock Store"), None);
+            auth_deleted("corp", None, Some("HTTP 500"));
+            auth_os_entry_left("Mock Store", "locked", "dropbox:corp:x");
+            cache_none(p);
+            cache_heading(p);
+            cache_store("dbtid:1", 10, 2048);
+            cache_covers("2024-01-01T00:00:00Z", "2024-02-01T00:00:00Z");
+            cache_deleted(p);
+            demo_header("Acme", 40, 50, 900, "http://127.0.0.1:1");
+            demo_finished(50, p);
+            warning();
+        }
+    }
+
+    #[test]
+    fn every_message_has_both_languages() {
+        let en = every_message(Messages(Lang::En));
+        let ja = every_message(Messages(Lang::Ja));
+        for ((name, en), (_, ja)) in en.iter().zip(&ja) {
+            assert!(en.is_ascii(), "{name}: English with other script: {en}");
+            assert!(!ja.is_ascii(), "{name}: no Japanese in -lang ja: {ja}");
+            for line in ja.lines().filter(|l| !l.trim().is_empty()) {
+                let line = line.trim();
+                assert!(
+                    !line.is_ascii() || line.starts_with("https://"),
+                    "{name}: an English line in -lang ja: {line}"
+                );
+            }
+        }
+        // A message added to `Messages` but not above fails here.
+        let source = include_str!("messages.rs");
+        let body =
+            &source[source.find("impl Messages {").unwrap()..source.find("#[cfg(test)]").unwrap()];
+        let declared: std::collections::BTreeSet<&str> = body
+            .lines()
+            .filter_map(|l| l.trim_start().strip_prefix("pub fn "))
+            .map(|l| l.split(['(', '<']).next().unwrap())
+            .collect();
+        let sampled: std::collections::BTreeSet<&str> = en.iter().map(|(n, _)| *n).collect();
+        assert_eq!(declared, sampled, "each message belongs in every_message()");
+    }
+
+    #[test]
+    fn english_keeps_its_words() {
+        let m = Messages(Lang::En);
+        assert_eq!(m.records(2, 500), "2 records");
         assert_eq!(Messages(Lang::Ja).records(2, 500), "2 件");
+        assert_eq!(
+            m.auth_deleted("corp", Some("Mock Store"), None),
+            "Revoked and removed peer 'corp' from Mock Store and the auth database."
+        );
+        assert_eq!(
+            m.auth_deleted("corp", None, Some("HTTP 500")),
+            "Removed peer 'corp' from the auth database; the revoke did not go through (HTTP 500). \
+             To be sure, unlink the app in the Dropbox admin console (Settings > Apps)."
+        );
+        assert_eq!(
+            m.auth_os_entry_left("S", "locked", "dropbox:a:b"),
+            "Its token could not be removed from S (locked); delete the entry of service 'tbx', \
+             account 'dropbox:a:b', there by hand."
+        );
+        assert_eq!(
+            m.demo_header("Acme", 40, 50, 900, "http://h").join("\n"),
+            "Demo:   Acme: 40 members, 50 linked desktop clients, 900 audit log events\n        \
+             served by the simulator at http://h; no Dropbox account is used"
+        );
+        assert_eq!(m.cache_store("t", 3, 2048), "team t: 3 events, 2.0 KB");
+        assert_eq!(m.cache_covers("a", "b"), "  covers a to b");
         for lang in [Lang::En, Lang::Ja] {
             let m = Messages(lang);
             assert!(m

@@ -1,7 +1,8 @@
 //! Report writers: rows in, `devices.json` / `.csv` / `.xlsx` and the
 //! console out. Files are written under temporary names and renamed into
 //! place only when every format is complete, so a failed run never leaves a
-//! report that looks whole. The writers know nothing about Dropbox.
+//! report that looks whole. The writers know nothing about Dropbox; only
+//! `login_prompt` speaks for the login flow (`dropbox::auth::prompt`).
 
 pub mod console;
 pub mod csv;
@@ -9,6 +10,7 @@ pub mod extras;
 pub mod filter;
 pub mod html;
 pub mod json;
+pub mod login_prompt;
 pub mod messages;
 pub mod open;
 pub mod progress;

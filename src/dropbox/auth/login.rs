@@ -5,7 +5,8 @@
 //! stderr, the code read from stdin, up to three attempts each with a fresh
 //! PKCE verifier. Without a terminal it fails at once instead of waiting.
 //! A new refresh token goes to the OS credential store when there is one
-//! (`placement`), and a one-line notice says where it went.
+//! (`placement`), and a one-line notice says where it went. Every line a
+//! person reads goes through the context's `LoginPrompt`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -17,14 +18,13 @@ use tokio::io::{AsyncBufReadExt, BufReader, Lines, Stdin};
 use super::oauth::{Grant, OAuthApp, TokenFailure};
 use super::os_store;
 use super::placement;
+use super::prompt::LoginPrompt;
 use super::store::{PeerRecord, SecretsDb};
 use super::tokens::{RefreshOwner, Refresher, TokenSource};
 use super::{
     env_value, AccessToken, ApiBase, AuthError, RefreshToken, ENV_APP_KEY, ENV_REFRESH_TOKEN,
     ENV_TOKEN, SCOPES,
 };
-
-use crate::report::messages::Messages;
 
 const MAX_CODE_ATTEMPTS: u32 = 3;
 
@@ -39,8 +39,8 @@ pub struct LoginContext {
     pub secure: bool,
     /// `-app-key` (from `tbx config auth add`).
     pub app_key: Option<String>,
-    /// Language of the prompt.
-    pub lang: crate::report::messages::Lang,
+    /// Shows the steps, asks for the code and says how it went.
+    pub prompt: Arc<dyn LoginPrompt>,
 }
 
 /// When the code-paste flow may run.
@@ -171,7 +171,7 @@ pub async fn authorize(ctx: &LoginContext) -> Result<TokenSource, AuthError> {
     let grant = code_paste(ctx, &app).await?;
     let team = team_of(ctx, &grant.access_token).await;
     let mut keep_access = false;
-    let mut notice = None;
+    let mut placed = None;
     if !ctx.secure {
         let now = Utc::now();
         let record = PeerRecord {
@@ -188,19 +188,12 @@ pub async fn authorize(ctx: &LoginContext) -> Result<TokenSource, AuthError> {
             keyring_account: None,
         };
         let db = SecretsDb::open(&ctx.auth_db)?;
-        let placed = placement::save(&db, &ctx.auth_db, os_store::platform().as_ref(), record)?;
-        keep_access = placed.in_database();
-        notice = Some(placed.notice(Messages(ctx.lang)));
+        let place = placement::save(&db, &ctx.auth_db, os_store::platform().as_ref(), record)?;
+        keep_access = place.in_database();
+        placed = Some(place);
     }
-    let team_text = if team.name.is_empty() {
-        String::new()
-    } else {
-        format!(" for team {}", team.name)
-    };
-    eprintln!("Authorized peer '{}'{team_text}.", ctx.peer);
-    if let Some(notice) = notice {
-        eprintln!("{notice}");
-    }
+    ctx.prompt
+        .authorized(&ctx.peer, &team.name, placed.as_ref());
     let initial = Some((grant.access_token.clone(), grant.expires_at));
     Ok(match grant.refresh_token {
         Some(refresh) => {
@@ -221,66 +214,23 @@ fn stored_app_key(ctx: &LoginContext) -> Option<String> {
     db.find(&ctx.peer, None).ok()?.map(|r| r.app_key)
 }
 
-fn instructions(
-    lang: crate::report::messages::Lang,
-    peer: &str,
-    url: &str,
-    attempt: u32,
-) -> String {
-    if lang == crate::report::messages::Lang::Ja {
-        let again = if attempt > 1 {
-            format!("新しいリンクです ({attempt} / {MAX_CODE_ATTEMPTS} 回目):\n")
-        } else {
-            format!("ピア '{peer}' の認可が必要です。Dropbox チームの管理者が承認してください。\n")
-        };
-        return format!(
-            "{again}\n1. 次の URL をブラウザーで開いてください:\n\n   {url}\n\n\
-             2. 必要ならチーム管理者としてサインインし、「許可」をクリックします。\n\
-             3. 表示された認可コードをコピーし、ここに貼り付けて Enter を押してください。\n"
-        );
-    }
-    let again = if attempt > 1 {
-        format!("A new link, attempt {attempt} of {MAX_CODE_ATTEMPTS}:\n")
-    } else {
-        format!(
-            "Authorization is needed for peer '{peer}'; a Dropbox team admin must approve it.\n"
-        )
-    };
-    format!(
-        "{again}\n1. Open this URL in a browser:\n\n   {url}\n\n\
-         2. Sign in as a team admin if asked, and click \"Allow\".\n\
-         3. Copy the authorization code Dropbox shows, paste it here and press Enter.\n"
-    )
-}
-
 async fn code_paste(ctx: &LoginContext, app: &OAuthApp) -> Result<Grant, AuthError> {
     let mut lines: Lines<BufReader<Stdin>> = BufReader::new(tokio::io::stdin()).lines();
     for attempt in 1..=MAX_CODE_ATTEMPTS {
         let authorization = app.start_authorization();
-        eprint!(
-            "{}",
-            instructions(ctx.lang, &ctx.peer, &authorization.url, attempt)
-        );
-        eprint!(
-            "{}",
-            if ctx.lang == crate::report::messages::Lang::Ja {
-                "認可コード: "
-            } else {
-                "Authorization code: "
-            }
-        );
+        ctx.prompt
+            .show_steps(&ctx.peer, &authorization.url, attempt, MAX_CODE_ATTEMPTS);
+        ctx.prompt.ask_code();
         let code = match lines.next_line().await {
             Ok(Some(line)) if !line.trim().is_empty() => line,
             _ => {
-                eprintln!();
+                ctx.prompt.no_code();
                 return Err(AuthError::Cancelled);
             }
         };
         match app.exchange_code(&ctx.http, authorization, &code).await {
             Ok(grant) => return Ok(grant),
-            Err(TokenFailure::InvalidGrant) => {
-                eprintln!("That code was not accepted (mistyped, already used, or expired).");
-            }
+            Err(TokenFailure::InvalidGrant) => ctx.prompt.code_rejected(),
             Err(TokenFailure::Rejected(code)) => {
                 return Err(AuthError::TokenEndpoint(format!(
                     "Dropbox refused the authorization ({code}); check the app key"

@@ -8,6 +8,7 @@ pub mod login;
 pub mod oauth;
 pub mod os_store;
 pub mod placement;
+pub mod prompt;
 pub mod store;
 pub mod tokens;
 

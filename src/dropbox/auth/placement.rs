@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use super::os_store::{self, OsStore};
 use super::store::{PeerRecord, SecretsDb};
 use super::{AuthError, RefreshToken};
-use crate::report::messages::Messages;
 
 /// Where a new authorization's token went.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,17 +25,6 @@ pub enum Placement {
 }
 
 impl Placement {
-    /// The one-line notice for the user.
-    pub fn notice(&self, messages: Messages) -> String {
-        match self {
-            Placement::OsStore(name) => messages.token_in_os_store(name),
-            Placement::Database { path, os_failed } => match os_failed {
-                None => messages.token_in_database(path),
-                Some((name, why)) => messages.token_in_database_instead(name, why, path),
-            },
-        }
-    }
-
     /// Whether the database holds the token (and so may keep refreshed
     /// access tokens too).
     pub fn in_database(&self) -> bool {
@@ -143,7 +131,6 @@ pub fn forget_os_entry(
 mod tests {
     use super::*;
     use crate::dropbox::auth::os_store::tests::mock;
-    use crate::report::messages::Lang;
     use chrono::Utc;
 
     fn record(peer: &str) -> PeerRecord {
@@ -175,10 +162,6 @@ mod tests {
         let os = mock();
         let placed = save(&db, &path, Some(&os), record("corp")).unwrap();
         assert_eq!(placed, Placement::OsStore("Mock Store"));
-        assert_eq!(
-            placed.notice(Messages(Lang::En)),
-            "The refresh token is kept in Mock Store."
-        );
         let row = db.find("corp", None).unwrap().unwrap();
         assert_eq!(
             (row.refresh_token.as_ref(), row.access_token.as_ref()),
@@ -204,13 +187,13 @@ mod tests {
         let (_dir, path, db) = db();
         let os = OsStore::new("macOS Keychain", Err("keychain locked".into()));
         let placed = save(&db, &path, Some(&os), record("corp")).unwrap();
-        let notice = placed.notice(Messages(Lang::En));
-        assert!(
-            notice.starts_with("macOS Keychain is unavailable (keychain locked)")
-                && notice.contains(&path.display().to_string()),
-            "{notice}"
+        assert_eq!(
+            placed,
+            Placement::Database {
+                path: path.clone(),
+                os_failed: Some(("macOS Keychain", "keychain locked".into())),
+            }
         );
-        assert!(!notice.contains("refresh-secret-value"), "{notice}");
         let row = db.find("corp", None).unwrap().unwrap();
         assert_eq!(row.keyring_account, None);
         assert_eq!(

@@ -8,6 +8,7 @@ use clap::{Args, Subcommand};
 
 use crate::job::resolve_home;
 use crate::options::{CommonArgs, OptionError};
+use crate::report::messages::Messages;
 use crate::store::EventStore;
 
 #[derive(Debug, Subcommand)]
@@ -36,7 +37,8 @@ pub struct CacheDeleteArgs {
     pub common: CommonArgs,
 }
 
-fn stores(common: &CommonArgs) -> Result<(PathBuf, Vec<PathBuf>), String> {
+/// The store folder, its stores, and the language to talk about them in.
+fn stores(common: &CommonArgs) -> Result<(PathBuf, Vec<PathBuf>, Messages), String> {
     let options = common.validate().map_err(|e: OptionError| e.to_string())?;
     let home = resolve_home(options.workspace.as_deref()).map_err(|e| e.to_string())?;
     let dir = home.join("store");
@@ -49,16 +51,16 @@ fn stores(common: &CommonArgs) -> Result<(PathBuf, Vec<PathBuf>), String> {
         })
         .unwrap_or_default();
     files.sort();
-    Ok((dir, files))
+    Ok((dir, files, Messages(options.lang)))
 }
 
 pub fn list(args: &CacheArgs) -> Result<(), String> {
-    let (dir, files) = stores(&args.common)?;
+    let (dir, files, text) = stores(&args.common)?;
     if files.is_empty() {
-        println!("No event stores in {}.", dir.display());
+        println!("{}", text.cache_none(&dir));
         return Ok(());
     }
-    println!("Event stores in {}:", dir.display());
+    println!("{}", text.cache_heading(&dir));
     for file in files {
         let store = EventStore::open(&file).map_err(|e| e.to_string())?;
         let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
@@ -66,16 +68,15 @@ pub fn list(args: &CacheArgs) -> Result<(), String> {
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
-        println!(
-            "team {team}: {} events, {:.1} KB",
-            store.event_count().map_err(|e| e.to_string())?,
-            size as f64 / 1024.0
-        );
+        let events = store.event_count().map_err(|e| e.to_string())?;
+        println!("{}", text.cache_store(&team, events, size));
         for span in store.covered().map_err(|e| e.to_string())? {
             println!(
-                "  covers {} to {}",
-                crate::domain::period::format_dropbox_time(span.start_time()),
-                crate::domain::period::format_dropbox_time(span.end_time())
+                "{}",
+                text.cache_covers(
+                    &crate::domain::period::format_dropbox_time(span.start_time()),
+                    &crate::domain::period::format_dropbox_time(span.end_time())
+                )
             );
         }
     }
@@ -83,7 +84,7 @@ pub fn list(args: &CacheArgs) -> Result<(), String> {
 }
 
 pub fn delete(args: &CacheDeleteArgs) -> Result<(), String> {
-    let (_, files) = stores(&args.common)?;
+    let (_, files, text) = stores(&args.common)?;
     let wanted: Vec<PathBuf> = match (&args.team, args.all) {
         (_, true) => files,
         (Some(team), false) => {
@@ -103,7 +104,7 @@ pub fn delete(args: &CacheDeleteArgs) -> Result<(), String> {
     for file in wanted {
         std::fs::remove_file(&file)
             .map_err(|e| format!("cannot delete {}: {e}", file.display()))?;
-        eprintln!("Deleted {}", file.display());
+        eprintln!("{}", text.cache_deleted(&file));
     }
     Ok(())
 }

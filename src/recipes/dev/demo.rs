@@ -5,12 +5,13 @@
 use chrono::Utc;
 use clap::Args;
 
-use super::simulate::{generated_team, team_summary};
+use super::simulate::{generated_team, team_counts};
 use crate::dropbox::auth::{AccessToken, ApiBase};
 use crate::options::{CommonArgs, OptionError};
 use crate::recipes::dropbox::team::backup::device::status::{
     self, ApiTarget, Credential, Failed, Finished, StatusArgs,
 };
+use crate::report::messages::Messages;
 use crate::sim::{self, SimConfig, SimError};
 
 /// Run the status command against a simulated team (no account needed)
@@ -54,7 +55,7 @@ pub async fn exec(args: &DemoArgs) -> Result<Finished, DemoError> {
     status_args.common = args.common.clone();
     let options = status_args.validate(now).map_err(DemoError::Options)?;
     let team = generated_team(args.members, args.seed);
-    let summary = team_summary(&team);
+    let (name, counts) = (team.name.clone(), team_counts(&team));
     let handle = sim::start(team, SimConfig::default(), 0)
         .await
         .map_err(DemoError::Simulator)?;
@@ -67,13 +68,15 @@ pub async fn exec(args: &DemoArgs) -> Result<Finished, DemoError> {
         })?,
         credential: Credential::Token(AccessToken::new(handle.token.clone())),
     };
-    let header = vec![
-        format!("Demo:   {summary}"),
-        format!(
-            "        served by the simulator at {}; no Dropbox account is used",
-            handle.base_url
-        ),
-    ];
+    let header = Messages(options.common.lang)
+        .demo_header(
+            &name,
+            counts.members,
+            counts.desktops,
+            counts.events,
+            &handle.base_url,
+        )
+        .to_vec();
     let outcome = status::exec(&options, &target, header, now)
         .await
         .map_err(DemoError::Run)?;

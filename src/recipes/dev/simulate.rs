@@ -119,19 +119,37 @@ fn spec_ending_now(members: u32, seed: u64) -> GenSpec {
     GenSpec::new(members as usize, seed, anchor)
 }
 
-pub fn team_summary(team: &SimTeam) -> String {
+/// A simulated team in numbers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TeamCounts {
+    pub members: usize,
+    pub desktops: usize,
+    pub events: usize,
+}
+
+pub fn team_counts(team: &SimTeam) -> TeamCounts {
     let desktops: usize = team
         .devices
         .iter()
         .filter_map(|d| d.get("desktop_clients").and_then(|c| c.as_array()))
         .map(Vec::len)
         .sum();
-    format!(
-        "{}: {} members, {} linked desktop clients, {} audit log events",
-        team.name,
-        team.members.len(),
+    TeamCounts {
+        members: team.members.len(),
         desktops,
-        team.events.len()
+        events: team.events.len(),
+    }
+}
+
+pub fn team_summary(team: &SimTeam) -> String {
+    let TeamCounts {
+        members,
+        desktops,
+        events,
+    } = team_counts(team);
+    format!(
+        "{}: {members} members, {desktops} linked desktop clients, {events} audit log events",
+        team.name
     )
 }
 

@@ -55,7 +55,7 @@ pub async fn exec(args: &AddArgs, base: ApiBase) -> Result<(), ConfigAuthError> 
         auth_db: auth_db_path(&common).map_err(ConfigAuthError::Auth)?,
         secure: false,
         app_key: args.app_key.clone(),
-        lang: common.lang,
+        prompt: crate::report::login_prompt::stderr(common.lang),
     };
     login::authorize(&ctx)
         .await

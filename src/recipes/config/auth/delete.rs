@@ -15,6 +15,7 @@ use crate::dropbox::auth::{ApiBase, AuthError};
 use crate::dropbox::error::first_line;
 use crate::dropbox::transport::http_client;
 use crate::options::{validate_peer, CommonArgs};
+use crate::report::messages::Messages;
 
 /// Revoke and remove a stored authorization
 #[derive(Debug, Clone, Args)]
@@ -51,22 +52,23 @@ pub async fn exec(args: &DeleteArgs, base: ApiBase) -> Result<(), ConfigAuthErro
     let os_entry = placement::forget_os_entry(&record, os.as_ref());
     db.delete(&record.app_key, &record.peer)
         .map_err(ConfigAuthError::Auth)?;
-    let place = match &os_entry {
-        Some((store, Ok(_))) => format!(" from {store} and the auth database"),
-        _ => " from the auth database".to_string(),
+    let text = Messages(common.lang);
+    let os_store = match &os_entry {
+        Some((store, Ok(_))) => Some(*store),
+        _ => None,
     };
-    match revoked {
-        Ok(()) => eprintln!("Revoked and removed peer '{}'{place}.", record.peer),
-        Err(why) => eprintln!(
-            "Removed peer '{}'{place}; the revoke did not go through ({why}). \
-             To be sure, unlink the app in the Dropbox admin console (Settings > Apps).",
-            record.peer
-        ),
-    }
+    eprintln!(
+        "{}",
+        text.auth_deleted(&record.peer, os_store, revoked.err().as_deref())
+    );
     if let Some((store, Err(why))) = os_entry {
         eprintln!(
-            "Its token could not be removed from {store} ({why}); delete the entry of service 'tbx', account '{}', there by hand.",
-            record.keyring_account.as_deref().unwrap_or_default()
+            "{}",
+            text.auth_os_entry_left(
+                store,
+                &why,
+                record.keyring_account.as_deref().unwrap_or_default()
+            )
         );
     }
     Ok(())

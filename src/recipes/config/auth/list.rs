@@ -11,6 +11,8 @@ use crate::dropbox::auth::os_store;
 use crate::dropbox::auth::store::{PeerRecord, SecretsDb};
 use crate::options::CommonArgs;
 use crate::report::console::{sanitize, OutputMode};
+use crate::report::messages::{Messages, TokenPlace};
+use unicode_width::UnicodeWidthStr;
 
 /// List stored authorizations (no tokens are shown)
 #[derive(Debug, Clone, Args)]
@@ -30,14 +32,15 @@ fn local(t: Option<DateTime<Utc>>) -> String {
 
 /// Where the record's refresh token lives: a name for people and a key
 /// for machines (`os_store`, `database`, `none`).
-fn token_place(r: &PeerRecord) -> (&'static str, &'static str) {
+fn token_place(r: &PeerRecord, text: Messages) -> (&'static str, &'static str) {
     match (&r.keyring_account, &r.refresh_token) {
         (Some(_), _) => (
-            os_store::platform_name().unwrap_or("an OS credential store (not in this build)"),
+            os_store::platform_name()
+                .unwrap_or_else(|| text.auth_list_place(TokenPlace::UnknownOsStore)),
             "os_store",
         ),
-        (None, Some(_)) => ("this database", "database"),
-        (None, None) => ("none", "none"),
+        (None, Some(_)) => (text.auth_list_place(TokenPlace::Database), "database"),
+        (None, None) => (text.auth_list_place(TokenPlace::Nowhere), "none"),
     }
 }
 
@@ -48,6 +51,7 @@ pub fn exec(args: &ListArgs) -> Result<(), ConfigAuthError> {
         Some(db) => db.list().map_err(ConfigAuthError::Auth)?,
         None => Vec::new(),
     };
+    let text = Messages(common.lang);
     let json_out = common.quiet || common.output == OutputMode::Json;
     if json_out {
         for r in &records {
@@ -56,7 +60,7 @@ pub fn exec(args: &ListArgs) -> Result<(), ConfigAuthError> {
                 json!({"peer": r.peer, "app_key": r.app_key, "team_name": r.team_name, "team_id": r.team_id,
                        "scopes": r.scopes, "authorized_at": r.authorized_at.to_rfc3339(),
                        "access_token_expires_at": r.expires_at.map(|t| t.to_rfc3339()),
-                       "refresh_token_in": token_place(r).1})
+                       "refresh_token_in": token_place(r, text).1})
             );
         }
         return Ok(());
@@ -65,26 +69,29 @@ pub fn exec(args: &ListArgs) -> Result<(), ConfigAuthError> {
         return Ok(());
     }
     if records.is_empty() {
-        println!("No stored authorizations in {}.", path.display());
-        println!("Add one with: tbx config auth add -peer default -app-key <app key>");
+        for line in text.auth_list_empty(&path) {
+            println!("{line}");
+        }
         return Ok(());
     }
-    println!("Stored authorizations in {}:", path.display());
+    println!("{}", text.auth_list_heading(&path));
     println!();
+    let labels = text.auth_list_labels();
+    // Two spaces after the widest label, counted in terminal columns.
+    let column = labels.iter().map(|l| l.width()).max().unwrap_or(0) + 2;
     for r in &records {
-        println!("peer {}", sanitize(&r.peer));
-        for (label, value) in [
-            (
-                "team",
-                format!("{} ({})", sanitize(&r.team_name), sanitize(&r.team_id)),
-            ),
-            ("app key", sanitize(&r.app_key)),
-            ("scopes", sanitize(&r.scopes)),
-            ("authorized", local(Some(r.authorized_at))),
-            ("access token expires", local(r.expires_at)),
-            ("refresh token in", token_place(r).0.to_string()),
-        ] {
-            println!("  {label:<22}{value}");
+        println!("{}", text.auth_list_peer(&sanitize(&r.peer)));
+        let values = [
+            format!("{} ({})", sanitize(&r.team_name), sanitize(&r.team_id)),
+            sanitize(&r.app_key),
+            sanitize(&r.scopes),
+            local(Some(r.authorized_at)),
+            local(r.expires_at),
+            token_place(r, text).0.to_string(),
+        ];
+        for (label, value) in labels.iter().zip(values) {
+            let pad = " ".repeat(column.saturating_sub(label.width()));
+            println!("  {label}{pad}{value}");
         }
     }
     Ok(())

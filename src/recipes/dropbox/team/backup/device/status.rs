@@ -218,9 +218,8 @@ impl Run<'_> {
         self.console
             .rows(&result.rows, json_report.map(|p| p.as_path()));
         if !keep_job(self.options.common.retain, true) {
-            self.console.progress(
-                "The job folder is removed after the run (-retain-job-data); the reports are not kept.",
-            );
+            self.console
+                .progress(&self.console.messages().not_retained());
             return;
         }
         self.console.report_paths(reports);
