@@ -415,6 +415,47 @@ fn other_event(rng: &mut ChaCha8Rng, at: DateTime<Utc>, m: &Member, d: Option<&D
     })
 }
 
+impl Gen {
+    /// Who turned backup on or off: mostly the owner, sometimes an admin,
+    /// Dropbox itself, or nobody named.
+    fn backup_actor(
+        &mut self,
+        members: &[Member],
+        admins: &[usize],
+        owner: &Member,
+    ) -> Option<Value> {
+        match self.rng.gen_range(0..10) {
+            0 if !admins.is_empty() => {
+                let admin = &members[admins[self.rng.gen_range(0..admins.len())]];
+                Some(json!({".tag": "admin", "admin": user_log_info(admin)}))
+            }
+            1 => None,
+            2 => Some(json!({".tag": "dropbox"})),
+            _ => Some(json!({".tag": "user", "user": user_log_info(owner)})),
+        }
+    }
+}
+
+/// Events of other types in the devices category, `noise_ratio` per
+/// backup event: what a listing filtered by category would wade through.
+fn add_noise(
+    g: &mut Gen,
+    members: &[Member],
+    desktops: &[Desktop],
+    events: &mut Vec<(DateTime<Utc>, Value)>,
+) {
+    let backup_events = events.len();
+    for _ in 0..backup_events * g.spec.noise_ratio {
+        let at = g.time_in_history();
+        if members.is_empty() {
+            break;
+        }
+        let m = g.rng.gen_range(0..members.len());
+        let d = desktops.iter().find(|d| d.member == m);
+        events.push((at, other_event(&mut g.rng, at, &members[m], d)));
+    }
+}
+
 /// Generates a team from a spec. Deterministic for a given spec.
 pub fn generate(spec: &GenSpec) -> SimTeam {
     let start = spec.anchor - Duration::days(HISTORY_DAYS);
@@ -458,15 +499,7 @@ pub fn generate(spec: &GenSpec) -> SimTeam {
             } else {
                 new
             };
-            let actor = match g.rng.gen_range(0..10) {
-                0 if !admins.is_empty() => {
-                    let admin = &members[admins[g.rng.gen_range(0..admins.len())]];
-                    Some(json!({".tag": "admin", "admin": user_log_info(admin)}))
-                }
-                1 => None,
-                2 => Some(json!({".tag": "dropbox"})),
-                _ => Some(json!({".tag": "user", "user": user_log_info(owner)})),
-            };
+            let actor = g.backup_actor(&members, &admins, owner);
             let shape = g.rng.gen_range(0..420);
             events.push((
                 *at,
@@ -489,16 +522,7 @@ pub fn generate(spec: &GenSpec) -> SimTeam {
     }
     add_boundary_events(&mut g, &members, &desktops, &mut events);
     add_events_without_session(&mut g, &members, &desktops, &mut events);
-    let backup_events = events.len();
-    for _ in 0..backup_events * spec.noise_ratio {
-        let at = g.time_in_history();
-        if members.is_empty() {
-            break;
-        }
-        let m = g.rng.gen_range(0..members.len());
-        let d = desktops.iter().find(|d| d.member == m);
-        events.push((at, other_event(&mut g.rng, at, &members[m], d)));
-    }
+    add_noise(&mut g, &members, &desktops, &mut events);
 
     SimTeam {
         name: "Example Corp (simulated)".into(),
