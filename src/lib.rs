@@ -1,8 +1,8 @@
 //! tbx: a Rust re-implementation of the watermint toolbox command
 //! `tbx dropbox team backup device status`, with its own Dropbox API
-//! simulator. Data flows argv → `cli` (validate) → `recipes` → `dropbox`
-//! (transport, typed routes) → `domain` (fold, rows) → `report` writers in
-//! the `job` folder.
+//! simulator. argv → `cli` → `recipes` (one per command) → `ops` (the work)
+//! → `store` / `report` / `dropbox` → `domain`; docs/architecture.md maps
+//! the layers and `tests/architecture.rs` keeps imports pointing down.
 
 // A panic is a bug (exit 8 at best): product code handles every failure.
 // A function over 80 lines (clippy.toml) is a story to split.
