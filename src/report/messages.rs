@@ -174,6 +174,15 @@ impl Messages {
         }
     }
 
+    /// `-auto-open` could not open the reports; `why` is the system's reason.
+    pub fn auto_open_failed(&self, why: &str) -> String {
+        if self.ja() {
+            format!("-auto-open: レポートを開けませんでした ({why})")
+        } else {
+            format!("-auto-open: {why}")
+        }
+    }
+
     pub fn not_retained(&self) -> String {
         if self.ja() {
             "実行後にジョブフォルダーを削除します (-retain-job-data); レポートは残りません。".into()
@@ -562,6 +571,7 @@ mod tests {
             period("2024-01-01T00:00:00Z", None);
             job(p);
             selection("status=enabled");
+            auto_open_failed("no desktop");
             fetching();
             devices_found(2, 1);
             changes_found(3, 2, 1);

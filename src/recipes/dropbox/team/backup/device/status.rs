@@ -234,7 +234,9 @@ impl Run<'_> {
                 Ok(opened) => self
                     .job
                     .log(Level::Info, "auto-open", json!({"opened": opened})),
-                Err(why) => self.console.warn(&format!("-auto-open: {why}")),
+                Err(why) => self
+                    .console
+                    .warn(&self.console.messages().auto_open_failed(&why.to_string())),
             }
         }
     }
