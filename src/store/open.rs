@@ -125,7 +125,7 @@ fn replaced_notice(path: &Path, found: i64) -> String {
     };
     format!(
         "event store {}: written by {which} tbx (store version {found}, this one uses \
-         {VERSION}); emptied it, the audit log is fetched again",
+         {VERSION}); started a new one",
         path.display()
     )
 }
