@@ -1,8 +1,9 @@
 //! The local event store: a rerun fetches only what the store has not
 //! settled (a fetch settles the times older than 24 hours before it), with
 //! the same rows as a cold run; `-no-cache` rebuilds, even a broken store;
-//! a broken store is moved aside and rebuilt; `config cache list|delete`
-//! show and clear it. Late events: tests/late_events.rs.
+//! a broken store is moved aside and rebuilt, one of an older version
+//! emptied and rebuilt; an event takes under 200 bytes; `config cache
+//! list|delete` show and clear it. Late events: tests/late_events.rs.
 
 mod common;
 
@@ -256,6 +257,92 @@ fn no_cache_deletes_and_rebuilds_a_broken_store() {
             "nothing kept"
         );
     }
+}
+
+#[test]
+fn a_store_of_an_older_version_is_rebuilt_and_reported_in_one_line() {
+    let team = team(20, 137);
+    let sim = start(team.clone());
+    let start = anchor() - Duration::days(40);
+    let args = ["-start-time", &z(start)];
+    let home = tempfile::tempdir().unwrap();
+    assert!(run_status_in(home.path(), &sim, &args).status.success());
+    let [name] = &store_files(home.path())[..] else {
+        panic!("one store")
+    };
+    // What tbx wrote before store versions: each event's JSON, no version.
+    let path = home.path().join("store").join(name);
+    std::fs::remove_file(&path).unwrap();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT,
+             fingerprint INTEGER NOT NULL UNIQUE, time INTEGER NOT NULL, raw TEXT NOT NULL);
+         CREATE TABLE covered (start INTEGER NOT NULL, end INTEGER NOT NULL,
+             fetched INTEGER NOT NULL);
+         INSERT INTO events (fingerprint, time, raw) VALUES (1, 0, '{}');
+         INSERT INTO covered VALUES (0, 4000000000, 4000000000);",
+    )
+    .unwrap();
+    drop(conn);
+
+    let run = run_status_in(home.path(), &sim, &args);
+    let stderr = String::from_utf8_lossy(&run.stderr).to_string();
+    assert!(run.status.success(), "{stderr}");
+    let notes: Vec<&str> = stderr.lines().filter(|l| l.contains("older tbx")).collect();
+    assert_eq!(notes.len(), 1, "{stderr}");
+    assert!(notes[0].contains(name.as_str()), "{}", notes[0]);
+    let log = read_log(&latest_job(home.path()), "toolbox.log");
+    assert!(log.contains("event store rebuilt"));
+    assert_eq!(
+        latest_rows(home.path()),
+        expected_rows(&team, start, None),
+        "fetched again, not read from the old ranges"
+    );
+    assert_eq!(store_files(home.path()), std::slice::from_ref(name));
+
+    let again = run_status_in(home.path(), &sim, &args);
+    assert!(again.status.success());
+    assert!(!String::from_utf8_lossy(&again.stderr).contains("older tbx"));
+}
+
+/// Bytes on disk per event, on a simulated team's events decoded and
+/// stored as a fetch does (the JSON is about 1.5 KB an event).
+#[test]
+fn a_stored_event_takes_under_200_bytes() {
+    use tbx::dropbox::backup_event;
+    use tbx::sim::generate::{generate, GenSpec};
+    let spec = GenSpec {
+        desktops: (1, 3),
+        noise_ratio: 0,
+        changes: (8, 14),
+        ..GenSpec::new(300, 138, anchor())
+    };
+    let team = generate(&spec);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let store = tbx::store::EventStore::open(&path).unwrap();
+    let mut batch = store.begin().unwrap();
+    let mut json_bytes = 0;
+    for (i, event) in team.events.iter().enumerate() {
+        let raw = serde_json::value::to_raw_value(event).unwrap();
+        json_bytes += raw.get().len();
+        let change = backup_event::decode("team_log/get_events", &raw, i as u64).unwrap();
+        batch.insert(&change.unwrap()).unwrap();
+    }
+    let span = tbx::store::Span {
+        start: 0,
+        end: 4_000_000_000,
+    };
+    batch.commit(span, 4_000_000_000).unwrap();
+    let events = store.event_count().unwrap();
+    assert_eq!(events as usize, team.events.len());
+    drop(store);
+    let per_event = std::fs::metadata(&path).unwrap().len() / events;
+    eprintln!(
+        "{events} events: {per_event} B each on disk (JSON: {} B)",
+        json_bytes / events as usize
+    );
+    assert!(per_event < 200, "{per_event} bytes per event");
 }
 
 /// Ctrl-C mid-fetch: the fetch's transaction rolls back as the run stops,

@@ -327,7 +327,8 @@ fn endless_empty_event_pages_stop_at_the_configured_bound() {
             &transport,
             &period,
             1,
-            |_, _, _| {},
+            chrono::Utc::now(),
+            |_, _| {},
         ))
         .unwrap_err();
     assert_eq!(

@@ -1,9 +1,10 @@
 //! The Dropbox API client: one transport and its retry policy, and one
 //! module per API area with typed serde models. It knows nothing about
-//! reports; it hands domain values (`LinkedDevice`, `StatusChange`, `Owner`)
+//! reports; it hands domain values (`LinkedDevice`, `BackupChange`, `Owner`)
 //! back to the recipe.
 
 pub mod auth;
+pub mod backup_event;
 pub mod bandwidth;
 pub mod devices;
 pub mod error;

@@ -1,13 +1,11 @@
 //! `team_log/get_events` and `/continue`: pages the audit log for backup
-//! status changes and streams each one, reduced to a `StatusChange`, to the
-//! caller in log order. Only the fields the fold needs are decoded, straight
-//! from the page's bytes. A cursor `reset` restarts the listing from the
-//! timestamp the server gives, `bad_cursor` from where the listing began;
-//! the events delivered twice are recognised by their fingerprint (a hash
-//! of the event's JSON) in the fold.
+//! status changes and streams each one, decoded once into a `BackupChange`
+//! (see `backup_event`), to the caller in log order. A cursor `reset`
+//! restarts the listing from the timestamp the server gives, `bad_cursor`
+//! from where the listing began; the events delivered twice are recognised
+//! by their fingerprint (a hash of the event's JSON) downstream.
 
 use std::collections::VecDeque;
-use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
@@ -17,13 +15,12 @@ use tokio::sync::Notify;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use super::backup_event;
 use super::error::ApiError;
 use super::paging::PageGuard;
 use super::transport::Transport;
-use super::union::Tag;
-use crate::domain::fold::StatusChange;
+use crate::domain::change::BackupChange;
 use crate::domain::period::{format_dropbox_time, parse_dropbox_time, Period};
-use crate::domain::status::BackupStatus;
 
 pub const ROUTE_GET_EVENTS: &str = "team_log/get_events";
 pub const ROUTE_CONTINUE: &str = "team_log/get_events/continue";
@@ -57,50 +54,6 @@ struct EventsPage<'a> {
     events: Vec<&'a RawValue>,
     cursor: String,
     has_more: bool,
-}
-
-#[derive(Deserialize)]
-struct RawEvent {
-    timestamp: String,
-    details: Details,
-}
-
-#[derive(Deserialize)]
-#[serde(tag = ".tag")]
-enum Details {
-    #[serde(rename = "device_sync_backup_status_changed_details")]
-    BackupStatusChanged(BackupDetails),
-    #[serde(other)]
-    Other,
-}
-
-#[derive(Deserialize)]
-struct BackupDetails {
-    #[serde(default)]
-    desktop_device_session_info: Option<DesktopSessionInfo>,
-    new_value: StatusValue,
-}
-
-#[derive(Deserialize)]
-struct DesktopSessionInfo {
-    #[serde(default)]
-    session_info: Option<SessionInfo>,
-}
-
-#[derive(Deserialize)]
-struct SessionInfo {
-    #[serde(default)]
-    session_id: Option<String>,
-}
-
-/// `BackupStatus` is serialised directly (`{".tag": "enabled"}`); a
-/// `{"backup_status": {...}}` wrapper appears nowhere in the spec but costs
-/// nothing to accept.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum StatusValue {
-    Direct(Tag),
-    Wrapped { backup_status: Tag },
 }
 
 /// Counts from one scan of the log.
@@ -191,14 +144,15 @@ struct Shared<F> {
 /// `concurrency` workers; a window that turns out to hold more while a
 /// worker is idle is split in two (work stealing). `on_change` sees each
 /// window's events in log order; events delivered twice (after a split or a
-/// reset) carry the same fingerprint.
-pub async fn scan_backup_changes<F: FnMut(StatusChange, &RawValue, &EventScan)>(
+/// reset) carry the same fingerprint. `now` is the open end of a period
+/// without one.
+pub async fn scan_backup_changes<F: FnMut(BackupChange, &EventScan)>(
     transport: &Transport,
     period: &Period,
     concurrency: usize,
+    now: DateTime<Utc>,
     on_change: F,
 ) -> Result<EventScan, ApiError> {
-    let now = Utc::now();
     let workers = concurrency.max(1);
     let shared = Shared {
         queue: Mutex::new(initial_windows(period, workers * WINDOWS_PER_WORKER, now).into()),
@@ -215,7 +169,7 @@ pub async fn scan_backup_changes<F: FnMut(StatusChange, &RawValue, &EventScan)>(
 
 const WINDOWS_PER_WORKER: usize = 1;
 
-async fn worker<F: FnMut(StatusChange, &RawValue, &EventScan)>(
+async fn worker<F: FnMut(BackupChange, &EventScan)>(
     transport: &Transport,
     shared: &Shared<F>,
 ) -> Result<(), ApiError> {
@@ -252,7 +206,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Pages one window to its end, or splits it after its first page when it
 /// holds more and a worker is idle.
-async fn scan_window<F: FnMut(StatusChange, &RawValue, &EventScan)>(
+async fn scan_window<F: FnMut(BackupChange, &EventScan)>(
     transport: &Transport,
     shared: &Shared<F>,
     window: Window,
@@ -349,7 +303,7 @@ fn fold_page(
     route: &str,
     bytes: &[u8],
     scan: &mut EventScan,
-    on_change: &mut impl FnMut(StatusChange, &RawValue, &EventScan),
+    on_change: &mut impl FnMut(BackupChange, &EventScan),
 ) -> Result<(bool, String, usize), ApiError> {
     let page: EventsPage = serde_json::from_slice(bytes).map_err(|e| ApiError::Decode {
         route: route.into(),
@@ -358,238 +312,13 @@ fn fold_page(
     scan.pages += 1;
     let events = page.events.len();
     for raw in page.events {
-        match to_change(route, raw)? {
+        match backup_event::decode(route, raw, scan.changes + 1)? {
             Some(change) => {
                 scan.changes += 1;
-                on_change(change, raw, scan);
+                on_change(change, scan);
             }
             None => scan.other_events += 1,
         }
     }
     Ok((page.has_more, page.cursor, events))
-}
-
-/// What the history report and `-include-unlinked` read of an event beyond
-/// the status change; parsed once, and only when one of them is asked for.
-#[derive(Deserialize)]
-pub struct ChangeEvent {
-    timestamp: String,
-    #[serde(default)]
-    actor: Option<serde_json::Value>,
-    #[serde(default)]
-    context: Option<serde_json::Value>,
-    details: ChangeEventDetails,
-}
-
-#[derive(Deserialize)]
-struct ChangeEventDetails {
-    #[serde(default)]
-    desktop_device_session_info: Option<serde_json::Value>,
-    #[serde(default)]
-    previous_value: Option<StatusValue>,
-    #[serde(default)]
-    new_value: Option<StatusValue>,
-}
-
-impl ChangeEvent {
-    pub fn parse(raw: &RawValue) -> Option<Self> {
-        serde_json::from_str(raw.get()).ok()
-    }
-}
-
-fn status_tag(value: Option<&StatusValue>) -> String {
-    match value {
-        Some(StatusValue::Direct(tag) | StatusValue::Wrapped { backup_status: tag }) => {
-            tag.0.clone()
-        }
-        None => String::new(),
-    }
-}
-
-/// `session_info.session_id` of a `desktop_device_session_info`.
-fn session_id_in(info: &serde_json::Value) -> Option<String> {
-    Some(
-        info.get("session_info")?
-            .get("session_id")?
-            .as_str()?
-            .to_string(),
-    )
-}
-
-fn text(value: Option<&serde_json::Value>, key: &str) -> String {
-    value
-        .and_then(|v| v.get(key))
-        .and_then(|v| v.as_str())
-        .unwrap_or_default()
-        .to_string()
-}
-
-/// The full story of one backup status change, for the history report.
-pub fn change_details(event: &ChangeEvent) -> Option<crate::domain::history::Change> {
-    let timestamp = parse_dropbox_time(&event.timestamp)?;
-    let info = event.details.desktop_device_session_info.as_ref();
-    let session_id = session_id_in(info?)?;
-    let actor_type = event
-        .actor
-        .as_ref()
-        .and_then(|a| a.get(".tag"))
-        .and_then(|t| t.as_str())
-        .unwrap_or_default()
-        .to_string();
-    // `user` and `admin` nest the person under their tag; `app` names itself.
-    let person = event.actor.as_ref().and_then(|a| a.get(&actor_type));
-    let actor_name = match person {
-        Some(p) => text(Some(p), "display_name"),
-        None => text(event.actor.as_ref(), "reseller_name"),
-    };
-    Some(crate::domain::history::Change {
-        timestamp,
-        session_id,
-        host_name: text(info, "host_name"),
-        previous: status_tag(event.details.previous_value.as_ref()),
-        new: status_tag(event.details.new_value.as_ref()),
-        actor_type,
-        actor_email: text(person, "email"),
-        actor_name,
-        context_email: text(event.context.as_ref(), "email"),
-        context_name: text(event.context.as_ref(), "display_name"),
-    })
-}
-
-/// A computer as a backup event describes it, with the member the event
-/// concerns: what `-include-unlinked` reports for clients no longer linked.
-pub fn event_device(
-    event: &ChangeEvent,
-) -> Option<(crate::domain::row::LinkedDevice, String, String)> {
-    let info = event.details.desktop_device_session_info.as_ref()?;
-    let session_id = session_id_in(info)?;
-    let context = event.context.as_ref();
-    let client_type = info
-        .get("client_type")
-        .and_then(|t| t.get(".tag").or(Some(t)))
-        .and_then(|t| t.as_str())
-        .unwrap_or_default()
-        .to_string();
-    let device = crate::domain::row::LinkedDevice::new(
-        &text(context, "team_member_id"),
-        &session_id,
-        &text(Some(info), "ip_address"),
-        &text(Some(info), "host_name"),
-        &text(Some(info), "updated"),
-        &client_type,
-        &text(Some(info), "client_version"),
-        &text(Some(info), "platform"),
-    );
-    Some((
-        device,
-        text(context, "email"),
-        text(context, "display_name"),
-    ))
-}
-
-/// Identical events have identical JSON; the hash stands in for the event
-/// id the log does not have.
-fn fingerprint(raw: &RawValue) -> u64 {
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    raw.get().hash(&mut hasher);
-    hasher.finish()
-}
-
-pub fn to_change(route: &str, raw: &RawValue) -> Result<Option<StatusChange>, ApiError> {
-    let event: RawEvent = serde_json::from_str(raw.get()).map_err(|e| ApiError::Decode {
-        route: route.into(),
-        detail: e.to_string(),
-    })?;
-    let Details::BackupStatusChanged(details) = event.details else {
-        return Ok(None);
-    };
-    let timestamp = parse_dropbox_time(&event.timestamp).ok_or_else(|| ApiError::Decode {
-        route: route.into(),
-        detail: format!(
-            "event timestamp '{}' is not a Dropbox timestamp",
-            event.timestamp
-        ),
-    })?;
-    let session_id = details
-        .desktop_device_session_info
-        .and_then(|d| d.session_info)
-        .and_then(|s| s.session_id);
-    let tag = match details.new_value {
-        StatusValue::Direct(tag) | StatusValue::Wrapped { backup_status: tag } => tag.0,
-    };
-    Ok(Some(StatusChange {
-        session_id,
-        timestamp,
-        new_status: BackupStatus::from_tag(&tag),
-        fingerprint: fingerprint(raw),
-    }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(json: &str) -> Option<StatusChange> {
-        let raw: Box<RawValue> = serde_json::from_str(json).unwrap();
-        to_change(ROUTE_GET_EVENTS, &raw).unwrap()
-    }
-
-    #[test]
-    fn reads_the_spec_example_with_tags_on_concrete_structs() {
-        let change = parse(
-            r#"{"timestamp": "2026-07-14T09:12:44Z", "event_category": {".tag": "devices"},
-            "event_type": {".tag": "device_sync_backup_status_changed", "description": "x"},
-            "details": {".tag": "device_sync_backup_status_changed_details",
-              "desktop_device_session_info": {".tag": "desktop_device_session",
-                "session_info": {".tag": "desktop", "session_id": "dbdsid:1"},
-                "host_name": "H", "client_type": {".tag": "windows"}, "platform": "W",
-                "is_delete_on_unlink_supported": true, "unknown_key": [1]},
-              "previous_value": {".tag": "disabled"}, "new_value": {".tag": "enabled"}}}"#,
-        )
-        .unwrap();
-        assert_eq!(change.session_id.as_deref(), Some("dbdsid:1"));
-        assert_eq!(change.new_status, BackupStatus::Enabled);
-    }
-
-    #[test]
-    fn missing_session_info_gives_no_session_id() {
-        let change = parse(
-            r#"{"timestamp": "2026-07-14T09:12:44Z", "details": {".tag": "device_sync_backup_status_changed_details",
-              "desktop_device_session_info": {"host_name": "H", "client_type": {".tag": "mac"}, "platform": "M",
-                "is_delete_on_unlink_supported": false},
-              "previous_value": {".tag": "enabled"}, "new_value": {".tag": "disabled"}}}"#,
-        )
-        .unwrap();
-        assert_eq!(change.session_id, None);
-    }
-
-    #[test]
-    fn wrapped_and_unknown_status_tags_are_accepted() {
-        let change = parse(
-            r#"{"timestamp": "2026-07-14T09:12:44Z", "details": {".tag": "device_sync_backup_status_changed_details",
-              "desktop_device_session_info": {"session_info": {"session_id": "s"}},
-              "previous_value": {".tag": "enabled"}, "new_value": {"backup_status": {".tag": "paused"}}}}"#,
-        )
-        .unwrap();
-        assert_eq!(change.new_status.as_str(), "paused");
-    }
-
-    #[test]
-    fn other_detail_tags_and_missing_details_are_skipped() {
-        assert!(parse(
-            r#"{"timestamp": "2026-07-14T09:12:44Z", "details": {".tag": "missing_details"}}"#
-        )
-        .is_none());
-        assert!(parse(r#"{"timestamp": "2026-07-14T09:12:44Z", "details": {".tag": "brand_new_details", "x": 1}}"#).is_none());
-    }
-
-    #[test]
-    fn a_bad_timestamp_is_a_decode_error_not_a_silent_skip() {
-        let raw: Box<RawValue> = serde_json::from_str(
-            r#"{"timestamp": "yesterday", "details": {".tag": "device_sync_backup_status_changed_details",
-              "new_value": {".tag": "enabled"}}}"#,
-        )
-        .unwrap();
-        assert!(to_change(ROUTE_GET_EVENTS, &raw).is_err());
-    }
 }

@@ -9,16 +9,16 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use serde_json::value::RawValue;
 use thiserror::Error;
 
-use crate::domain::fold::{StatusChange, StatusFold};
+use crate::domain::change::BackupChange;
+use crate::domain::fold::StatusFold;
 use crate::domain::history::{HistoryLog, HistoryRow};
 use crate::domain::period::Period;
 use crate::domain::row::{build_rows, col, sort_rows, unlinked_rows, LinkedDevice, Owner, Row};
 use crate::domain::select::Selection;
 use crate::dropbox::team::TeamInfo;
-use crate::dropbox::team_log::{self, EventScan};
+use crate::dropbox::team_log::EventScan;
 use crate::dropbox::{devices, members, team, ApiError, Transport};
 use crate::store::sync::{sync, SyncError};
 use crate::store::{open_for_run, store_path, EventStore, Span, StoreError};
@@ -225,55 +225,38 @@ async fn scan_events(
         history: query.history.then(HistoryLog::default),
         seen: query.include_unlinked.then(HashMap::new),
     };
-    store.for_each_in(wanted, |raw| {
-        if let Ok(raw) = RawValue::from_string(raw) {
-            if let Ok(Some(change)) = team_log::to_change(team_log::ROUTE_GET_EVENTS, &raw) {
-                scanned.absorb(change, &raw);
-            }
-        }
-    })?;
+    store.for_each_in(wanted, |change| scanned.absorb(change))?;
     observer.phase_finished(Phase::Events);
     Ok(scanned)
 }
 
 impl Scanned {
-    fn absorb(&mut self, change: StatusChange, raw: &RawValue) {
-        // The extra reports need more of the event than the fold does.
-        let event = if self.history.is_some() || self.seen.is_some() {
-            team_log::ChangeEvent::parse(raw)
-        } else {
-            None
-        };
-        if let (Some(history), Some(event)) = (self.history.as_mut(), &event) {
-            if let Some(details) = team_log::change_details(event) {
+    fn absorb(&mut self, change: BackupChange) {
+        if let Some(seen) = self.seen.as_mut() {
+            note_seen_device(seen, &change);
+        }
+        if let Some(history) = self.history.as_mut() {
+            if let Some(details) = change.history_change() {
                 history.push(details, change.fingerprint);
             }
         }
-        if let (Some(seen), Some(event)) = (self.seen.as_mut(), &event) {
-            note_seen_device(seen, change.timestamp, event);
-        }
-        self.fold.push(change);
+        self.fold.push(change.into_status_change());
     }
 }
 
 /// Keeps, per session, the device and member of its latest event.
-fn note_seen_device(
-    seen: &mut HashMap<String, SeenDevice>,
-    at: DateTime<Utc>,
-    event: &team_log::ChangeEvent,
-) {
-    let Some((device, email, display_name)) = team_log::event_device(event) else {
+fn note_seen_device(seen: &mut HashMap<String, SeenDevice>, change: &BackupChange) {
+    let Some(session_id) = change.device.session_id.as_deref() else {
         return;
     };
     let newer = seen
-        .get(device.session_id())
-        .is_none_or(|(t, _, _)| at >= *t);
-    if newer {
-        let owner = Owner {
-            email,
-            display_name,
-        };
-        seen.insert(device.session_id().to_string(), (at, device, owner));
+        .get(session_id)
+        .is_none_or(|(t, _, _)| change.timestamp >= *t);
+    if !newer {
+        return;
+    }
+    if let Some((device, owner)) = change.seen_device() {
+        seen.insert(session_id.to_string(), (change.timestamp, device, owner));
     }
 }
 

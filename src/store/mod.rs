@@ -1,20 +1,26 @@
 //! The local event store: backup status events already fetched for a team,
 //! kept in SQLite (`<home>/store/<team_id>.db`, mode 0600) with the time
 //! ranges they cover, so a later run fetches only what it has not seen.
-//! Events are kept as the API sent them, keyed by their fingerprint; the
-//! order of first arrival stands for log order within a second. Each
-//! covered range keeps the time of its fetch: `sync` decides from it what
-//! has settled and what a run must fetch again. No token or credential is
-//! ever stored here.
+//! Events are kept as the records they were decoded into at fetch, in a
+//! compact layout (see `record`), keyed by their fingerprint; the order of
+//! first arrival stands for log order within a second. Each covered range
+//! keeps the time of its fetch: `sync` decides from it what has settled
+//! and what a run must fetch again. No token or credential is ever stored
+//! here.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 mod open;
+mod record;
 pub mod sync;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, Transaction, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use thiserror::Error;
+
+use crate::domain::change::{BackupChange, EventDevice, Person};
+use record::Compact;
 
 pub use open::{open_for_run, Opened};
 pub use sync::Covered;
@@ -123,18 +129,102 @@ pub fn store_path(home: &Path, team_id: &str) -> PathBuf {
 pub struct Batch<'a> {
     tx: Transaction<'a>,
     store: &'a EventStore,
+    /// Ids of devices and people met lately, to spare a lookup for each
+    /// event; bounded, since a team may have a hundred thousand of each.
+    devices: HashMap<EventDevice, i64>,
+    people: HashMap<Person, i64>,
 }
+
+/// Entries each id cache of a batch holds before it starts again.
+const ID_CACHE: usize = 4096;
 
 impl Batch<'_> {
     /// Adds one fetched event; a stored one stays (with its arrival order).
-    pub fn insert(&self, fingerprint: u64, time: i64, raw: &str) -> Result<(), StoreError> {
+    pub fn insert(&mut self, change: &BackupChange) -> Result<(), StoreError> {
+        let device = self.device_id(&change.device)?;
+        let member = self.person_id(&change.member)?;
+        let actor = if change.actor.person == change.member {
+            member
+        } else {
+            self.person_id(&change.actor.person)?
+        };
+        let time = change.timestamp.timestamp();
         self.tx
-            .prepare_cached(
-                "INSERT OR IGNORE INTO events (fingerprint, time, raw) VALUES (?1, ?2, ?3)",
-            )
-            .and_then(|mut stmt| stmt.execute(params![fingerprint as i64, time, raw]))
+            .prepare_cached(record::INSERT_EVENT)
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    change.fingerprint as i64,
+                    time,
+                    change.timestamp.timestamp_subsec_nanos(),
+                    device,
+                    record::updated_column(time, &change.updated),
+                    change
+                        .previous
+                        .as_ref()
+                        .map_or(Compact::Null, record::status_column),
+                    record::status_column(&change.new),
+                    record::actor_kind_column(&change.actor.kind),
+                    actor,
+                    member,
+                ])
+            })
             .map(|_| ())
             .map_err(|e| self.store.err(e))
+    }
+
+    fn device_id(&mut self, d: &EventDevice) -> Result<i64, StoreError> {
+        if let Some(id) = self.devices.get(d) {
+            return Ok(*id);
+        }
+        let values = params![
+            d.session_id,
+            d.host_name,
+            d.ip_address,
+            d.client_type,
+            d.client_version,
+            d.platform
+        ];
+        let id = self.intern(record::FIND_DEVICE, record::INSERT_DEVICE, values)?;
+        if self.devices.len() >= ID_CACHE {
+            self.devices.clear();
+        }
+        self.devices.insert(d.clone(), id);
+        Ok(id)
+    }
+
+    fn person_id(&mut self, p: &Person) -> Result<i64, StoreError> {
+        if let Some(id) = self.people.get(p) {
+            return Ok(*id);
+        }
+        let values = params![p.id, p.email, p.name];
+        let id = self.intern(record::FIND_PERSON, record::INSERT_PERSON, values)?;
+        if self.people.len() >= ID_CACHE {
+            self.people.clear();
+        }
+        self.people.insert(p.clone(), id);
+        Ok(id)
+    }
+
+    /// The id of the row `values` describe, added if there is none yet.
+    fn intern(
+        &self,
+        find: &str,
+        insert: &str,
+        values: &[&dyn rusqlite::ToSql],
+    ) -> Result<i64, StoreError> {
+        let err = |e| self.store.err(e);
+        let found = self
+            .tx
+            .prepare_cached(find)
+            .and_then(|mut stmt| stmt.query_row(values, |r| r.get(0)).optional())
+            .map_err(err)?;
+        if let Some(id) = found {
+            return Ok(id);
+        }
+        self.tx
+            .prepare_cached(insert)
+            .and_then(|mut stmt| stmt.insert(values))
+            .map_err(err)
     }
 
     /// Marks `span` covered by a fetch that started at `fetched` (Unix
@@ -157,7 +247,7 @@ impl Batch<'_> {
 
 impl EventStore {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        open::open(path).map_err(|e| e.error)
+        open::open(path).map(|file| file.store).map_err(|e| e.error)
     }
 
     fn err(&self, e: rusqlite::Error) -> StoreError {
@@ -212,25 +302,34 @@ impl EventStore {
     pub fn begin(&self) -> Result<Batch<'_>, StoreError> {
         let tx = Transaction::new_unchecked(&self.conn, TransactionBehavior::Immediate)
             .map_err(|e| self.err(e))?;
-        Ok(Batch { tx, store: self })
+        Ok(Batch {
+            tx,
+            store: self,
+            devices: HashMap::new(),
+            people: HashMap::new(),
+        })
     }
 
-    /// Calls `f` with the JSON of each stored event in `[start, end)`, by
-    /// time and then order of arrival.
-    pub fn for_each_in(&self, span: Span, mut f: impl FnMut(String)) -> Result<u64, StoreError> {
+    /// Calls `f` with each stored event in `[start, end)`, by time and then
+    /// order of arrival; returns how many.
+    pub fn for_each_in(
+        &self,
+        span: Span,
+        mut f: impl FnMut(BackupChange),
+    ) -> Result<u64, StoreError> {
+        // `seq` is the order of first arrival, which is log order within a
+        // second: one second always comes through one listing, and an event
+        // that arrives late is appended to the log, as it is here.
         let mut stmt = self
             .conn
-            // `seq` is the order of first arrival, which is log order within
-            // a second: one second always comes through one listing, and an
-            // event that arrives late is appended to the log, as it is here.
-            .prepare("SELECT raw FROM events WHERE time >= ?1 AND time < ?2 ORDER BY time, seq")
+            .prepare(record::SELECT_IN)
             .map_err(|e| self.err(e))?;
         let mut rows = stmt
             .query(params![span.start, span.end])
             .map_err(|e| self.err(e))?;
         let mut n = 0;
         while let Some(row) = rows.next().map_err(|e| self.err(e))? {
-            f(row.get(0).map_err(|e| self.err(e))?);
+            f(record::change_of(row).map_err(|e| self.err(e))?);
             n += 1;
         }
         Ok(n)
@@ -275,39 +374,121 @@ mod tests {
         );
     }
 
+    fn insert(batch: &mut Batch, fingerprint: u64, time: i64) {
+        batch
+            .insert(&record::sample::change(
+                fingerprint,
+                time,
+                fingerprint as usize % 7,
+            ))
+            .unwrap();
+    }
+
+    fn fingerprints_in(store: &EventStore, span: Span) -> Vec<u64> {
+        let mut seen = Vec::new();
+        store
+            .for_each_in(span, |c| seen.push(c.fingerprint))
+            .unwrap();
+        seen
+    }
+
     #[test]
     fn events_and_coverage_round_trip_without_duplicates() {
         let dir = tempfile::tempdir().unwrap();
         let store = EventStore::open(&store_path(dir.path(), "dbtid:AB/C")).unwrap();
-        let batch = store.begin().unwrap();
-        batch.insert(1, 10, "a").unwrap();
-        batch.insert(2, 5, "b").unwrap();
+        let mut batch = store.begin().unwrap();
+        insert(&mut batch, 1, 10);
+        insert(&mut batch, 2, 5);
         batch.commit(s(0, 20), 100).unwrap();
-        let batch = store.begin().unwrap();
-        batch.insert(1, 10, "a").unwrap();
-        batch.insert(3, 10, "c").unwrap();
+        let mut batch = store.begin().unwrap();
+        insert(&mut batch, 1, 10);
+        insert(&mut batch, 3, 10);
         batch.commit(s(15, 40), 100).unwrap();
-        let batch = store.begin().unwrap();
-        batch.insert(4, 11, "lost").unwrap();
+        let mut batch = store.begin().unwrap();
+        insert(&mut batch, 4, 11);
         drop(batch);
         assert_eq!(store.covered().unwrap(), [s(0, 40)]);
-        let mut seen = Vec::new();
-        store.for_each_in(s(0, 40), |raw| seen.push(raw)).unwrap();
-        assert_eq!(seen, ["b", "a", "c"], "by time, then arrival");
-        let batch = store.begin().unwrap();
-        batch.insert(u64::MAX, 10, "d").unwrap();
-        batch.insert(0, 10, "e").unwrap();
-        batch.commit(s(0, 0), 100).unwrap();
-        let mut at_ten = Vec::new();
-        store
-            .for_each_in(s(10, 11), |raw| at_ten.push(raw))
-            .unwrap();
         assert_eq!(
-            at_ten,
-            ["a", "c", "d", "e"],
+            fingerprints_in(&store, s(0, 40)),
+            [2, 1, 3],
+            "by time, then arrival"
+        );
+        let mut batch = store.begin().unwrap();
+        insert(&mut batch, u64::MAX, 10);
+        insert(&mut batch, 0, 10);
+        batch.commit(s(0, 0), 100).unwrap();
+        assert_eq!(
+            fingerprints_in(&store, s(10, 11)),
+            [1, 3, u64::MAX, 0],
             "arrival order, whatever the fingerprints"
         );
         assert_eq!(store.event_count().unwrap(), 5);
+        let mut orders = Vec::new();
+        store
+            .for_each_in(s(10, 11), |c| orders.push(c.order))
+            .unwrap();
+        assert!(orders.windows(2).all(|w| w[0] < w[1]), "{orders:?}");
+    }
+
+    /// Records that use every field and each form a column can hold.
+    fn unusual_changes() -> Vec<BackupChange> {
+        use crate::domain::change::Actor;
+        use crate::domain::status::BackupStatus;
+        let mut odd = record::sample::change(7, 1_780_000_000, 1);
+        odd.timestamp = DateTime::from_timestamp(1_780_000_000, 500_000_000).unwrap();
+        odd.previous = None;
+        odd.new = BackupStatus::from_tag("paused_by_policy");
+        odd.device = EventDevice {
+            session_id: Some("dbdsid:会議室".into()),
+            host_name: "会議室のPC \u{1F4BB}".into(),
+            ip_address: String::new(),
+            client_type: "chromeos".into(),
+            client_version: "\u{FFFD}".into(),
+            platform: "Windows 11 Pro (Français)".into(),
+        };
+        odd.updated = "2026-07-14T11:12:40.5+02:00".into();
+        odd.actor = Actor {
+            kind: "robot".into(),
+            person: Person {
+                id: "dbaid:bot".into(),
+                email: String::new(),
+                name: "Zoë's bot".into(),
+            },
+        };
+        odd.member.name = "Åsa Ñúñez".into();
+        let mut bare = record::sample::change(8, 1_780_000_000, 2);
+        bare.device = EventDevice::default();
+        bare.updated = String::new();
+        bare.actor = Actor::default();
+        bare.member = Person::default();
+        bare.previous = Some(BackupStatus::from_tag(""));
+        let mut empty_session = record::sample::change(9, 1_780_000_001, 3);
+        empty_session.device.session_id = Some(String::new());
+        empty_session.actor.kind = "admin".into();
+        empty_session.actor.person.email = "boss@example.com".into();
+        empty_session.updated = "2026-07-14T09:12:40Z".into();
+        vec![odd, bare, empty_session]
+    }
+
+    #[test]
+    fn a_record_reads_back_as_it_was_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EventStore::open(&dir.path().join("t.db")).unwrap();
+        let changes = unusual_changes();
+        let mut batch = store.begin().unwrap();
+        for change in &changes {
+            batch.insert(change).unwrap();
+        }
+        batch.commit(s(0, 2_000_000_000), 2_000_000_000).unwrap();
+        let mut back = Vec::new();
+        store
+            .for_each_in(s(1_780_000_000, 1_780_000_002), |c| back.push(c))
+            .unwrap();
+        assert_eq!(back.len(), changes.len());
+        for (i, (stored, read)) in changes.into_iter().zip(back).enumerate() {
+            assert_eq!(read.order, i as u64 + 1, "the store's arrival order");
+            assert_eq!(BackupChange { order: 0, ..read }, stored);
+        }
     }
 
     #[test]
@@ -337,8 +518,8 @@ mod tests {
         let path = dir.path().join("t.db");
         let store = EventStore::open(&path).unwrap();
         {
-            let batch = store.begin().unwrap();
-            batch.insert(1, 10, "a").unwrap();
+            let mut batch = store.begin().unwrap();
+            insert(&mut batch, 1, 10);
             // An interrupted run drops its future, and the batch with it.
         }
         assert!(

@@ -1,14 +1,16 @@
-//! Opening a store file: its schema, the migration of files written before
-//! ranges kept their fetch time, and what a run does with a file SQLite
-//! cannot use. The store is only a cache of the audit log, so a broken one
-//! is never a reason to fail: it is moved aside (or, with `-no-cache`,
-//! deleted) and rebuilt, and the caller tells the user in one line.
+//! Opening a store file: its schema and version, and what a run does with a
+//! file it cannot use. The store is only a cache of the audit log, so such
+//! a file is never a reason to fail: one SQLite cannot read is moved aside
+//! (or, with `-no-cache`, deleted) and rebuilt; one of another version
+//! (an older tbx kept each event's JSON) is emptied and rebuilt in place.
+//! Either way the caller tells the user in one line.
 
 use std::path::{Path, PathBuf};
 
 use chrono::Utc;
 use rusqlite::{Connection, ErrorCode, Transaction, TransactionBehavior};
 
+use super::record::{SCHEMA, SHAPE_CHECK, VERSION};
 use super::{EventStore, StoreError};
 use crate::private_file::open_private_db;
 
@@ -25,7 +27,14 @@ pub struct Opened {
     pub notice: Option<String>,
 }
 
-pub(super) fn open(path: &Path) -> Result<EventStore, OpenError> {
+/// A store file just opened; `replaced` is the version it had when it was
+/// of another one and so was rebuilt.
+pub(super) struct OpenFile {
+    pub store: EventStore,
+    pub replaced: Option<i64>,
+}
+
+pub(super) fn open(path: &Path) -> Result<OpenFile, OpenError> {
     let fail = |detail: String, corrupt: bool| OpenError {
         error: StoreError {
             path: path.display().to_string(),
@@ -34,54 +43,96 @@ pub(super) fn open(path: &Path) -> Result<EventStore, OpenError> {
         corrupt,
     };
     let conn = open_private_db(path).map_err(|detail| fail(detail, false))?;
-    schema(&conn).map_err(|e| fail(e.to_string(), is_corrupt(&e)))?;
-    Ok(EventStore {
-        conn,
-        path: path.to_path_buf(),
+    let replaced = schema(&conn).map_err(|e| fail(e.to_string(), is_corrupt(&e)))?;
+    Ok(OpenFile {
+        store: EventStore {
+            conn,
+            path: path.to_path_buf(),
+        },
+        replaced,
     })
 }
 
-fn schema(conn: &Connection) -> rusqlite::Result<()> {
-    conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS events (
-             seq INTEGER PRIMARY KEY AUTOINCREMENT,
-             fingerprint INTEGER NOT NULL UNIQUE,
-             time INTEGER NOT NULL,
-             raw TEXT NOT NULL
-         );
-         CREATE INDEX IF NOT EXISTS events_by_time ON events (time);
-         CREATE TABLE IF NOT EXISTS covered (
-             start INTEGER NOT NULL,
-             end INTEGER NOT NULL,
-             fetched INTEGER NOT NULL
-         );",
-    )?;
-    if !has_fetch_times(conn) {
-        // Checked again inside the write lock: another run may have
-        // migrated the file meanwhile.
-        let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
-        if !has_fetch_times(&tx) {
-            // A range written before fetch times were kept counts as
-            // fetched at its end: its last 24 hours are fetched again once.
-            tx.execute_batch(
-                "ALTER TABLE covered ADD COLUMN fetched INTEGER NOT NULL DEFAULT 0;
-                 UPDATE covered SET fetched = end;",
-            )?;
-        }
-        tx.commit()?;
-    }
-    // A file of another shape fails here rather than half-way through a run.
-    conn.prepare("SELECT seq, fingerprint, time, raw FROM events LIMIT 0")?;
-    Ok(())
+fn version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.pragma_query_value(None, "user_version", |r| r.get(0))
 }
 
-fn has_fetch_times(conn: &Connection) -> bool {
-    conn.prepare("SELECT start, end, fetched FROM covered LIMIT 0")
-        .is_ok()
+/// Makes the schema of this version; returns the version a file of another
+/// one had before it was emptied.
+fn schema(conn: &Connection) -> rusqlite::Result<Option<i64>> {
+    let mut replaced = None;
+    if version(conn)? != VERSION {
+        // Checked again inside the write lock: another run may have
+        // rebuilt the file meanwhile.
+        let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+        let found = version(&tx)?;
+        if found != VERSION {
+            if drop_tables(&tx)? {
+                replaced = Some(found);
+            }
+            tx.execute_batch(SCHEMA)?;
+            tx.pragma_update(None, "user_version", VERSION)?;
+        }
+        tx.commit()?;
+        if replaced.is_some() {
+            // Gives the old events' space back; another run holding the
+            // file only delays that to a later rebuild, so failure is fine.
+            let _ = conn.execute_batch("VACUUM");
+        }
+    }
+    conn.execute_batch(SCHEMA)?;
+    // A file of another shape fails here rather than half-way through a run.
+    conn.prepare(SHAPE_CHECK)?;
+    Ok(replaced)
+}
+
+/// Drops every table and view; false when there was none (a new file).
+fn drop_tables(tx: &Transaction) -> rusqlite::Result<bool> {
+    let objects: Vec<(String, String)> = tx
+        .prepare(
+            "SELECT type, name FROM sqlite_master
+             WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%'",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    for (kind, name) in &objects {
+        let kind = if kind == "view" { "VIEW" } else { "TABLE" };
+        tx.execute_batch(&format!(
+            "DROP {kind} IF EXISTS \"{}\"",
+            name.replace('"', "\"\"")
+        ))?;
+    }
+    if !objects.is_empty() {
+        // AUTOINCREMENT's counters: sequence numbers start again from 1.
+        let counters = tx
+            .prepare("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'")?
+            .exists([])?;
+        if counters {
+            tx.execute_batch("DELETE FROM sqlite_sequence")?;
+        }
+    }
+    Ok(!objects.is_empty())
+}
+
+/// The line that says why a store of another version starts empty.
+fn replaced_notice(path: &Path, found: i64) -> String {
+    // Stores written before versions were kept say 0: they are version 1.
+    let found = found.max(1);
+    let which = if found < VERSION {
+        "an older"
+    } else {
+        "a newer"
+    };
+    format!(
+        "event store {}: written by {which} tbx (store version {found}, this one uses \
+         {VERSION}); started a new one",
+        path.display()
+    )
 }
 
 /// Empties a store (`-no-cache`).
-const CLEAR: &str = "DELETE FROM events; DELETE FROM covered;";
+const CLEAR: &str =
+    "DELETE FROM events; DELETE FROM covered; DELETE FROM devices; DELETE FROM people;";
 
 /// Damage or a foreign schema, not a passing condition like a lock.
 fn is_corrupt(e: &rusqlite::Error) -> bool {
@@ -96,26 +147,30 @@ fn is_corrupt(e: &rusqlite::Error) -> bool {
 /// is moved aside as `<name>.corrupt-<time>`. Either way a new one is made.
 pub fn open_for_run(path: &Path, rebuild: bool) -> Result<Opened, StoreError> {
     let fresh = |notice: String| {
-        open(path).map(|store| Opened {
-            store,
+        open(path).map(|file| Opened {
+            store: file.store,
             notice: Some(notice),
         })
     };
     let opened = match open(path) {
-        Ok(store) if !rebuild => Ok(store),
-        Ok(store) => match store.conn.execute_batch(CLEAR) {
-            Ok(()) => Ok(store),
+        Ok(file) if !rebuild => Ok(file),
+        Ok(file) => match file.store.conn.execute_batch(CLEAR) {
+            // -no-cache asked for an empty store: no need to say it is.
+            Ok(()) => Ok(OpenFile {
+                replaced: None,
+                ..file
+            }),
             Err(e) => Err(OpenError {
                 corrupt: is_corrupt(&e),
-                error: store.err(e),
+                error: file.store.err(e),
             }),
         },
         Err(e) => Err(e),
     };
     match opened {
-        Ok(store) => Ok(Opened {
-            store,
-            notice: None,
+        Ok(file) => Ok(Opened {
+            notice: file.replaced.map(|found| replaced_notice(path, found)),
+            store: file.store,
         }),
         // Only damage: a store that is busy or unwritable is not ours to delete.
         Err(e) if e.corrupt && rebuild => {
@@ -188,14 +243,17 @@ fn move_aside(path: &Path) -> Result<PathBuf, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Covered, Span};
+    use crate::store::record::sample;
+    use crate::store::Span;
 
-    /// A store with enough events to span many pages.
+    /// A store with enough events and devices to span many pages.
     fn filled(path: &Path) {
         let store = EventStore::open(path).unwrap();
-        let batch = store.begin().unwrap();
+        let mut batch = store.begin().unwrap();
         for i in 0..2000 {
-            batch.insert(i, i as i64, &"x".repeat(300)).unwrap();
+            let mut change = sample::change(i, i as i64, i as usize);
+            change.device.platform = "x".repeat(300);
+            batch.insert(&change).unwrap();
         }
         batch
             .commit(
@@ -217,31 +275,81 @@ mod tests {
         names
     }
 
-    #[test]
-    fn a_store_without_fetch_times_keeps_its_ranges_as_fetched_at_their_end() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("old.db");
-        let conn = Connection::open(&path).unwrap();
+    /// A store as tbx wrote it before versions: each event's JSON.
+    fn version_one(path: &Path) {
+        let conn = Connection::open(path).unwrap();
         conn.execute_batch(
             "CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT,
                  fingerprint INTEGER NOT NULL UNIQUE, time INTEGER NOT NULL, raw TEXT NOT NULL);
-             CREATE TABLE covered (start INTEGER NOT NULL, end INTEGER NOT NULL);
-             INSERT INTO events (fingerprint, time, raw) VALUES (7, 50, 'e');
-             INSERT INTO covered VALUES (0, 100), (200, 300);",
+             CREATE INDEX events_by_time ON events (time);
+             CREATE TABLE covered (start INTEGER NOT NULL, end INTEGER NOT NULL,
+                 fetched INTEGER NOT NULL);
+             INSERT INTO covered VALUES (0, 100, 200), (200, 300, 400);",
         )
         .unwrap();
-        drop(conn);
-        let store = EventStore::open(&path).unwrap();
-        let c = |start, end| Covered {
-            span: Span { start, end },
-            fetched: end,
-        };
-        assert_eq!(store.ranges().unwrap(), [c(0, 100), c(200, 300)]);
-        assert_eq!(store.event_count().unwrap(), 1);
+        let raw = format!(r#"{{"timestamp": "x", "pad": "{}"}}"#, "x".repeat(1400));
+        for i in 0..500 {
+            conn.execute(
+                "INSERT INTO events (fingerprint, time, raw) VALUES (?1, ?2, ?3)",
+                rusqlite::params![i, i, raw],
+            )
+            .unwrap();
+        }
+    }
+
+    #[test]
+    fn a_store_of_an_older_version_is_emptied_and_rebuilt_with_a_notice() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        version_one(&path);
+        let before = std::fs::metadata(&path).unwrap().len();
+        let opened = open_for_run(&path, false).unwrap();
+        let notice = opened.notice.unwrap();
+        assert!(
+            notice.contains("old.db") && notice.contains("older tbx (store version 1"),
+            "{notice}"
+        );
+        assert!(!notice.contains('\n'));
+        let store = opened.store;
+        assert_eq!(store.event_count().unwrap(), 0);
+        assert!(store.covered().unwrap().is_empty(), "its ranges went too");
+        assert_eq!(version(&store.conn).unwrap(), VERSION);
+        let after = std::fs::metadata(&path).unwrap().len();
+        assert!(after * 10 < before, "space given back: {before} -> {after}");
+        // It serves as a store of this version, and the next open is quiet.
+        let mut batch = store.begin().unwrap();
+        batch.insert(&sample::change(1, 50, 1)).unwrap();
+        batch.commit(Span { start: 0, end: 100 }, 200).unwrap();
         drop(store);
-        // Opening again finds it migrated.
-        let again = EventStore::open(&path).unwrap();
-        assert_eq!(again.ranges().unwrap().len(), 2);
+        let again = open_for_run(&path, false).unwrap();
+        assert!(again.notice.is_none());
+        assert_eq!(again.store.event_count().unwrap(), 1);
+        assert_eq!(files(dir.path()), ["old.db"], "rebuilt in place");
+    }
+
+    #[test]
+    fn a_store_of_a_newer_version_is_rebuilt_and_no_cache_says_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        filled(&path);
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", VERSION + 1)
+            .unwrap();
+        let notice = open_for_run(&path, false).unwrap().notice.unwrap();
+        assert!(notice.contains("newer tbx (store version 3"), "{notice}");
+        version_one(&path.with_extension("old"));
+        let quiet = open_for_run(&path.with_extension("old"), true).unwrap();
+        assert!(quiet.notice.is_none(), "-no-cache asked for an empty store");
+        assert_eq!(quiet.store.event_count().unwrap(), 0);
+    }
+
+    #[test]
+    fn a_new_file_gets_this_version_without_a_notice() {
+        let dir = tempfile::tempdir().unwrap();
+        let opened = open_for_run(&dir.path().join("new.db"), false).unwrap();
+        assert!(opened.notice.is_none());
+        assert_eq!(version(&opened.store.conn).unwrap(), VERSION);
     }
 
     #[test]

@@ -51,7 +51,7 @@ pub async fn sync(
     for gap in todo {
         // Dropped on any early return, or with the future on Ctrl-C: the
         // batch then rolls back and the gap stays uncovered.
-        let batch = store.begin()?;
+        let mut batch = store.begin()?;
         let mut failed = None;
         let period = Period {
             start: gap.start_time(),
@@ -59,11 +59,9 @@ pub async fn sync(
         };
         let workers = workers_for(gap, concurrency);
         let scan =
-            team_log::scan_backup_changes(transport, &period, workers, |change, raw, scan| {
+            team_log::scan_backup_changes(transport, &period, workers, now, |change, scan| {
                 if failed.is_none() {
-                    failed = batch
-                        .insert(change.fingerprint, change.timestamp.timestamp(), raw.get())
-                        .err();
+                    failed = batch.insert(&change).err();
                 }
                 progress(scan);
             })

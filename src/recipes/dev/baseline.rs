@@ -13,7 +13,8 @@ use serde_json::value::RawValue;
 use crate::domain::fold::StatusFold;
 use crate::domain::period::{format_dropbox_time, Period};
 use crate::domain::row::{build_rows, Owner, Row};
-use crate::dropbox::team_log::{self, ContinueArg, ROUTE_CONTINUE, ROUTE_GET_EVENTS};
+use crate::dropbox::backup_event;
+use crate::dropbox::team_log::{ContinueArg, ROUTE_CONTINUE, ROUTE_GET_EVENTS};
 use crate::dropbox::{devices, members, ApiError, Transport};
 
 #[derive(Serialize)]
@@ -87,7 +88,7 @@ pub async fn run(transport: &Transport, period: &Period) -> Result<BaselineRun, 
             // tbx parses every event of the category, then skips the others.
             let context: EventContext =
                 serde_json::from_str(raw.get()).unwrap_or(EventContext { context: None });
-            if let Some(change) = team_log::to_change(route, raw)? {
+            if let Some(change) = backup_event::decode(route, raw, events_read)? {
                 if let Some(Member {
                     team_member_id: Some(id),
                     email: Some(email),
@@ -102,7 +103,7 @@ pub async fn run(transport: &Transport, period: &Period) -> Result<BaselineRun, 
                         },
                     );
                 }
-                fold.push(change);
+                fold.push(change.into_status_change());
             }
         }
         if !page.has_more {

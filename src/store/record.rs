@@ -1,0 +1,303 @@
+//! How a `BackupChange` lies in the store: its schema (version 2) and the
+//! mapping of each field to a column. An event row is a few integers: the
+//! computer and the people it names are kept once each (`devices`,
+//! `people`) and referenced by id, and the values that repeat on every
+//! row take no space or one byte: SQLite stores the integers 0 and 1 in
+//! the row header alone, so `disabled`/`enabled` are 0/1, the common actor
+//! kinds small integers, and `updated` its distance from the event's time
+//! (0 for most events); a value outside those forms (a new status tag,
+//! an `updated` of another format) is kept as its text, in the same column.
+
+use chrono::DateTime;
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{Row, ToSql};
+
+use crate::domain::change::{Actor, BackupChange, EventDevice, Person};
+use crate::domain::period::{format_dropbox_time, parse_dropbox_time};
+use crate::domain::status::BackupStatus;
+
+/// `PRAGMA user_version` of this layout. Files without one (version 0)
+/// were written before it and kept each event's JSON.
+pub const VERSION: i64 = 2;
+
+/// Columns without a declared type keep what is put in them, integer or
+/// text, as it is.
+pub const SCHEMA: &str = "
+    CREATE TABLE IF NOT EXISTS devices (
+        id INTEGER PRIMARY KEY,
+        session_id TEXT,
+        host_name TEXT NOT NULL,
+        ip_address TEXT NOT NULL,
+        client_type TEXT NOT NULL,
+        client_version TEXT NOT NULL,
+        platform TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS devices_by_session ON devices (session_id, host_name);
+    CREATE TABLE IF NOT EXISTS people (
+        id INTEGER PRIMARY KEY,
+        member_id TEXT NOT NULL,
+        email TEXT NOT NULL,
+        name TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS people_by_id ON people (member_id, email);
+    CREATE TABLE IF NOT EXISTS events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        fingerprint INTEGER NOT NULL UNIQUE,
+        time INTEGER NOT NULL,
+        nanos INTEGER NOT NULL,
+        device INTEGER NOT NULL,
+        updated,
+        previous,
+        new NOT NULL,
+        actor_kind,
+        actor INTEGER NOT NULL,
+        member INTEGER NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS events_by_time ON events (time);
+    CREATE TABLE IF NOT EXISTS covered (
+        start INTEGER NOT NULL,
+        end INTEGER NOT NULL,
+        fetched INTEGER NOT NULL
+    );";
+
+/// Fails on a file of another shape, before a run relies on it.
+pub const SHAPE_CHECK: &str = "SELECT e.seq, e.fingerprint, e.time, e.nanos, e.device, e.updated,
+        e.previous, e.new, e.actor_kind, e.actor, e.member, d.session_id, d.host_name,
+        d.ip_address, d.client_type, d.client_version, d.platform, p.member_id, p.email,
+        p.name, c.start, c.end, c.fetched
+    FROM events e, devices d, people p, covered c LIMIT 0";
+
+pub const INSERT_EVENT: &str = "INSERT OR IGNORE INTO events
+    (fingerprint, time, nanos, device, updated, previous, new, actor_kind, actor, member)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+
+pub const FIND_DEVICE: &str = "SELECT id FROM devices WHERE session_id IS ?1 AND host_name = ?2
+    AND ip_address = ?3 AND client_type = ?4 AND client_version = ?5 AND platform = ?6";
+
+pub const INSERT_DEVICE: &str = "INSERT INTO devices
+    (session_id, host_name, ip_address, client_type, client_version, platform)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+
+pub const FIND_PERSON: &str =
+    "SELECT id FROM people WHERE member_id = ?1 AND email = ?2 AND name = ?3";
+
+pub const INSERT_PERSON: &str = "INSERT INTO people (member_id, email, name) VALUES (?1, ?2, ?3)";
+
+/// Every stored event in `[?1, ?2)` with what it references, by time and
+/// then order of arrival. CROSS JOIN keeps `events` the outer loop, read
+/// through its time index in that order.
+pub const SELECT_IN: &str = "SELECT e.seq, e.fingerprint, e.time, e.nanos, e.updated,
+        e.previous, e.new, e.actor_kind,
+        d.session_id, d.host_name, d.ip_address, d.client_type, d.client_version, d.platform,
+        a.member_id, a.email, a.name, m.member_id, m.email, m.name
+    FROM events e
+        CROSS JOIN devices d ON d.id = e.device
+        CROSS JOIN people a ON a.id = e.actor
+        CROSS JOIN people m ON m.id = e.member
+    WHERE e.time >= ?1 AND e.time < ?2
+    ORDER BY e.time, e.seq";
+
+/// A column value that is an integer in the common case, else text.
+pub enum Compact<'a> {
+    Null,
+    Int(i64),
+    Text(&'a str),
+}
+
+impl ToSql for Compact<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self {
+            Compact::Null => ToSqlOutput::Borrowed(ValueRef::Null),
+            Compact::Int(n) => ToSqlOutput::from(*n),
+            Compact::Text(text) => ToSqlOutput::Borrowed(ValueRef::Text(text.as_bytes())),
+        })
+    }
+}
+
+pub fn status_column(status: &BackupStatus) -> Compact<'_> {
+    match status {
+        BackupStatus::Disabled => Compact::Int(0),
+        BackupStatus::Enabled => Compact::Int(1),
+        BackupStatus::Other(tag) => Compact::Text(tag),
+    }
+}
+
+/// The actor kinds of the contract, numbered from 1 by their place here.
+const ACTOR_KINDS: [&str; 6] = ["user", "admin", "app", "reseller", "anonymous", "dropbox"];
+
+pub fn actor_kind_column(kind: &str) -> Compact<'_> {
+    match ACTOR_KINDS.iter().position(|k| *k == kind) {
+        _ if kind.is_empty() => Compact::Null,
+        Some(i) => Compact::Int(i as i64 + 1),
+        None => Compact::Text(kind),
+    }
+}
+
+/// `updated` as seconds before the event's `time` when it is a Dropbox
+/// timestamp that reads back to the same text, else the text itself.
+pub fn updated_column(time: i64, updated: &str) -> Compact<'_> {
+    if updated.is_empty() {
+        return Compact::Null;
+    }
+    match parse_dropbox_time(updated) {
+        Some(t) if format_dropbox_time(t) == updated => Compact::Int(time - t.timestamp()),
+        _ => Compact::Text(updated),
+    }
+}
+
+/// A value this layout never writes, in the column at `index`.
+fn bad_value(index: usize, value: ValueRef<'_>) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        index,
+        value.data_type(),
+        "not a value the event store writes there".into(),
+    )
+}
+
+fn text_of(value: ValueRef<'_>) -> Option<Option<String>> {
+    match value {
+        ValueRef::Null => Some(None),
+        ValueRef::Text(bytes) => Some(Some(String::from_utf8_lossy(bytes).into_owned())),
+        _ => None,
+    }
+}
+
+fn status_at(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<BackupStatus>> {
+    let value = row.get_ref(index)?;
+    match value {
+        ValueRef::Integer(0) => Ok(Some(BackupStatus::Disabled)),
+        ValueRef::Integer(1) => Ok(Some(BackupStatus::Enabled)),
+        other => text_of(other)
+            .map(|tag| tag.map(|tag| BackupStatus::from_tag(&tag)))
+            .ok_or_else(|| bad_value(index, value)),
+    }
+}
+
+fn actor_kind_at(row: &Row<'_>, index: usize) -> rusqlite::Result<String> {
+    let value = row.get_ref(index)?;
+    let kind = match value {
+        ValueRef::Integer(n) => usize::try_from(n - 1)
+            .ok()
+            .and_then(|i| ACTOR_KINDS.get(i))
+            .map(|k| k.to_string()),
+        other => text_of(other).map(Option::unwrap_or_default),
+    };
+    kind.ok_or_else(|| bad_value(index, value))
+}
+
+fn updated_at(row: &Row<'_>, index: usize, time: i64) -> rusqlite::Result<String> {
+    let value = row.get_ref(index)?;
+    let updated = match value {
+        ValueRef::Integer(before) => time
+            .checked_sub(before)
+            .and_then(|t| DateTime::from_timestamp(t, 0))
+            .map(format_dropbox_time),
+        other => text_of(other).map(Option::unwrap_or_default),
+    };
+    updated.ok_or_else(|| bad_value(index, value))
+}
+
+fn person_at(row: &Row<'_>, first: usize) -> rusqlite::Result<Person> {
+    Ok(Person {
+        id: row.get(first)?,
+        email: row.get(first + 1)?,
+        name: row.get(first + 2)?,
+    })
+}
+
+/// A row of `SELECT_IN` as the record it stores.
+pub fn change_of(row: &Row<'_>) -> rusqlite::Result<BackupChange> {
+    let time: i64 = row.get(2)?;
+    let nanos: u32 = row.get(3)?;
+    let timestamp = DateTime::from_timestamp(time, nanos)
+        .ok_or_else(|| bad_value(2, ValueRef::Integer(time)))?;
+    Ok(BackupChange {
+        timestamp,
+        order: row.get::<_, i64>(0)? as u64,
+        fingerprint: row.get::<_, i64>(1)? as u64,
+        updated: updated_at(row, 4, time)?,
+        previous: status_at(row, 5)?,
+        new: status_at(row, 6)?.ok_or_else(|| bad_value(6, ValueRef::Null))?,
+        actor: Actor {
+            kind: actor_kind_at(row, 7)?,
+            person: person_at(row, 14)?,
+        },
+        device: EventDevice {
+            session_id: row.get(8)?,
+            host_name: row.get(9)?,
+            ip_address: row.get(10)?,
+            client_type: row.get(11)?,
+            client_version: row.get(12)?,
+            platform: row.get(13)?,
+        },
+        member: person_at(row, 17)?,
+    })
+}
+
+#[cfg(test)]
+pub mod sample {
+    //! Records for the store's tests.
+
+    use super::*;
+
+    /// A change of `device` (its session `s<device>`) at `time`.
+    pub fn change(fingerprint: u64, time: i64, device: usize) -> BackupChange {
+        let member = Person {
+            id: format!("dbmid:{}", device / 3),
+            email: format!("member{}@example.com", device / 3),
+            name: format!("Member {}", device / 3),
+        };
+        BackupChange {
+            timestamp: DateTime::from_timestamp(time, 0).unwrap(),
+            order: 0,
+            fingerprint,
+            previous: Some(BackupStatus::Disabled),
+            new: BackupStatus::Enabled,
+            device: EventDevice {
+                session_id: Some(format!("s{device}")),
+                host_name: format!("PC-{device}"),
+                ip_address: "192.0.2.1".into(),
+                client_type: "windows".into(),
+                client_version: "230.4.5421".into(),
+                platform: "Windows 11 Pro".into(),
+            },
+            updated: format_dropbox_time(DateTime::from_timestamp(time, 0).unwrap()),
+            actor: Actor {
+                kind: "user".into(),
+                person: member.clone(),
+            },
+            member,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_values_become_integers_and_others_stay_text() {
+        assert!(matches!(
+            status_column(&BackupStatus::Disabled),
+            Compact::Int(0)
+        ));
+        assert!(matches!(
+            status_column(&BackupStatus::from_tag("paused")),
+            Compact::Text("paused")
+        ));
+        assert!(matches!(actor_kind_column(""), Compact::Null));
+        assert!(matches!(actor_kind_column("dropbox"), Compact::Int(6)));
+        assert!(matches!(actor_kind_column("robot"), Compact::Text("robot")));
+        let t = 1_780_000_000;
+        let same = format_dropbox_time(DateTime::from_timestamp(t, 0).unwrap());
+        assert!(matches!(updated_column(t, &same), Compact::Int(0)));
+        assert!(matches!(updated_column(t, ""), Compact::Null));
+        for odd in [
+            "2026-07-14T09:12:40.5Z",
+            "2026-07-14T11:12:40+02:00",
+            "soon",
+        ] {
+            assert!(matches!(updated_column(t, odd), Compact::Text(x) if x == odd));
+        }
+    }
+}
