@@ -164,16 +164,12 @@ impl<const N: usize> Packed<N> {
 }
 
 /// A desktop client as the device listing (or, no longer linked, its latest
-/// backup event) describes it.
+/// backup event) describes it. Only text, kept small: the whole device list
+/// is in memory while the audit log is read, the run's peak.
 #[derive(Clone, PartialEq, Eq)]
-pub struct LinkedDevice {
-    text: Packed<8>,
-    /// `updated` as a time, read once here so the summary compares times;
-    /// the text stays as the API sent it, for the reports.
-    updated_at: Option<DateTime<Utc>>,
-}
+pub struct LinkedDevice(Packed<8>);
 
-// The positions of the fields in `LinkedDevice::text`.
+// The positions of the fields in a `LinkedDevice`.
 const MEMBER: usize = 0;
 const SESSION: usize = 1;
 const IP: usize = 2;
@@ -197,57 +193,49 @@ impl LinkedDevice {
         client_version: &str,
         platform: &str,
     ) -> Self {
-        Self {
-            text: Packed::new([
-                team_member_id,
-                session_id,
-                ip_address,
-                host_name,
-                updated,
-                client_type,
-                client_version,
-                platform,
-            ]),
-            updated_at: parse_dropbox_time(updated),
-        }
+        Self(Packed::new([
+            team_member_id,
+            session_id,
+            ip_address,
+            host_name,
+            updated,
+            client_type,
+            client_version,
+            platform,
+        ]))
     }
 
     pub fn team_member_id(&self) -> &str {
-        self.text.get(MEMBER)
+        self.0.get(MEMBER)
     }
 
     pub fn session_id(&self) -> &str {
-        self.text.get(SESSION)
+        self.0.get(SESSION)
     }
 
     pub fn ip_address(&self) -> &str {
-        self.text.get(IP)
+        self.0.get(IP)
     }
 
     pub fn host_name(&self) -> &str {
-        self.text.get(HOST)
+        self.0.get(HOST)
     }
 
     /// `session_info_updated`, as the API wrote it.
     pub fn updated(&self) -> &str {
-        self.text.get(UPDATED)
-    }
-
-    /// `updated` read as a time; `None` when empty or not a timestamp.
-    pub fn updated_at(&self) -> Option<DateTime<Utc>> {
-        self.updated_at
+        self.0.get(UPDATED)
     }
 
     pub fn client_type(&self) -> &str {
-        self.text.get(CLIENT_TYPE)
+        self.0.get(CLIENT_TYPE)
     }
 
     pub fn client_version(&self) -> &str {
-        self.text.get(CLIENT_VERSION)
+        self.0.get(CLIENT_VERSION)
     }
 
     pub fn platform(&self) -> &str {
-        self.text.get(PLATFORM)
+        self.0.get(PLATFORM)
     }
 }
 
@@ -287,6 +275,9 @@ pub struct Row {
     pub latest_status: Option<BackupStatus>,
     /// `false` for a client seen in the log but no longer linked.
     pub linked: bool,
+    /// The device's `updated` as a time (`None` when empty or unreadable),
+    /// for the summary's stale devices; the reports write the API's text.
+    pub updated_at: Option<DateTime<Utc>>,
 }
 
 /// A row's value in one column, typed; writers turn it into text.
@@ -308,6 +299,7 @@ impl Row {
         linked: bool,
     ) -> Self {
         Self {
+            updated_at: parse_dropbox_time(device.updated()),
             device,
             owner,
             timestamp: latest.map(|l| l.timestamp),
@@ -453,13 +445,10 @@ impl RowSpec<'_> {
             email: self.email.into(),
             display_name: self.name.into(),
         };
-        Row {
-            device,
-            owner: Arc::new(owner),
-            timestamp: self.timestamp.and_then(parse_dropbox_time),
-            latest_status: self.status.map(BackupStatus::from_tag),
-            linked: !self.unlinked,
-        }
+        let mut row = Row::new(device, Arc::new(owner), None, !self.unlinked);
+        row.timestamp = self.timestamp.and_then(parse_dropbox_time);
+        row.latest_status = self.status.map(BackupStatus::from_tag);
+        row
     }
 }
 
@@ -501,7 +490,7 @@ mod tests {
     }
 
     #[test]
-    fn a_device_keeps_its_fields_and_reads_its_update_time() {
+    fn a_device_keeps_its_fields_and_its_row_reads_the_update_time() {
         let d = LinkedDevice::new(
             "m",
             "s",
@@ -535,8 +524,14 @@ mod tests {
                 "p"
             ]
         );
-        assert_eq!(d.updated_at(), parse_dropbox_time("2024-01-02T03:04:05Z"));
-        assert_eq!(device("m", "s", "h").updated_at(), None);
+        let row = Row::new(d, Arc::default(), None, true);
+        assert_eq!(row.updated_at, parse_dropbox_time("2024-01-02T03:04:05Z"));
+        let row = Row::new(device("m", "s", "h"), Arc::default(), None, true);
+        assert_eq!(row.updated_at, None);
+        assert!(
+            std::mem::size_of::<LinkedDevice>() <= 48,
+            "the device list is alive at the run's peak"
+        );
     }
 
     #[test]
