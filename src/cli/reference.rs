@@ -105,7 +105,7 @@ pub fn status_reference() -> String {
                 .iter()
                 .find(|(n, _)| n == c)
                 .map_or("", |(_, h)| h);
-            let csv = if visible_columns().any(|(_, n)| n == *c) {
+            let csv = if visible_columns().any(|column| column.name() == *c) {
                 "yes"
             } else {
                 "no"

@@ -4,10 +4,12 @@
 //! This is the one report whose memory grows with events; it is opt-in.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::period::format_dropbox_time;
+use super::row::Owner;
+use super::status::BackupStatus;
 
 pub const HISTORY_COLUMNS: [&str; 10] = [
     "timestamp",
@@ -44,14 +46,21 @@ pub struct HistoryLog {
     changes: Vec<Change>,
 }
 
-/// One line of the history report, in `HISTORY_COLUMNS` order.
+/// One line of the history report (columns `HISTORY_COLUMNS`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HistoryRow(pub [String; 10]);
-
-impl HistoryRow {
-    pub fn cells(&self) -> Vec<&str> {
-        self.0.iter().map(String::as_str).collect()
-    }
+pub struct HistoryRow {
+    pub timestamp: DateTime<Utc>,
+    pub session_id: String,
+    pub host_name: String,
+    /// The device's owner, shared with its other rows; for a device no
+    /// longer linked, the member the event named.
+    pub owner: Arc<Owner>,
+    /// An empty tag when the event had no previous value.
+    pub previous: BackupStatus,
+    pub new: BackupStatus,
+    pub actor_type: String,
+    pub actor_email: String,
+    pub actor_name: String,
 }
 
 impl HistoryLog {
@@ -62,29 +71,31 @@ impl HistoryLog {
     }
 
     /// Rows by time (log order within a second), owners from `owners`
-    /// (session id → email, display name), else from the event's context.
-    pub fn rows(self, owners: &HashMap<String, (String, String)>) -> Vec<HistoryRow> {
+    /// (session id → owner), else from the event's context.
+    pub fn rows(self, owners: &HashMap<String, Arc<Owner>>) -> Vec<HistoryRow> {
         let mut changes = self.changes;
         changes.sort_by_key(|c| c.timestamp);
         changes
             .into_iter()
             .map(|c| {
-                let (email, name) = owners
-                    .get(&c.session_id)
-                    .cloned()
-                    .unwrap_or((c.context_email, c.context_name));
-                HistoryRow([
-                    format_dropbox_time(c.timestamp),
-                    c.session_id,
-                    c.host_name,
-                    email,
-                    name,
-                    c.previous,
-                    c.new,
-                    c.actor_type,
-                    c.actor_email,
-                    c.actor_name,
-                ])
+                let owner = match owners.get(&c.session_id) {
+                    Some(owner) => Arc::clone(owner),
+                    None => Arc::new(Owner {
+                        email: c.context_email,
+                        display_name: c.context_name,
+                    }),
+                };
+                HistoryRow {
+                    timestamp: c.timestamp,
+                    session_id: c.session_id,
+                    host_name: c.host_name,
+                    owner,
+                    previous: BackupStatus::from_tag(&c.previous),
+                    new: BackupStatus::from_tag(&c.new),
+                    actor_type: c.actor_type,
+                    actor_email: c.actor_email,
+                    actor_name: c.actor_name,
+                }
             })
             .collect()
     }
@@ -111,11 +122,17 @@ mod tests {
         log.push(change("s1", "2024-01-02T00:00:00Z", "enabled"), 1);
         log.push(change("s2", "2024-01-01T00:00:00Z", "disabled"), 2);
         log.push(change("s1", "2024-01-02T00:00:00Z", "enabled"), 1);
-        let owners = HashMap::from([("s1".to_string(), ("a@x".to_string(), "A".to_string()))]);
+        let a = Arc::new(Owner {
+            email: "a@x".into(),
+            display_name: "A".into(),
+        });
+        let owners = HashMap::from([("s1".to_string(), a)]);
         let rows = log.rows(&owners);
         assert_eq!(rows.len(), 2);
-        assert_eq!(rows[0].0[1], "s2");
-        assert_eq!(rows[0].0[3], "ctx@x", "unlinked: the event's member");
-        assert_eq!(rows[1].0[3], "a@x", "linked: the device's owner");
+        assert_eq!(rows[0].session_id, "s2");
+        assert_eq!(rows[0].owner.email, "ctx@x", "unlinked: the event's member");
+        assert_eq!(rows[1].owner.email, "a@x", "linked: the device's owner");
+        assert_eq!(rows[1].new, BackupStatus::Enabled);
+        assert_eq!(rows[1].previous.as_str(), "", "no previous value");
     }
 }

@@ -1,17 +1,21 @@
-//! One report row per linked desktop session, the join that builds the rows
-//! (device list + latest status + owner), and the row order every format
-//! shares. Rows and devices keep their strings in one allocation each: a
-//! team of 100,000 computers is 100,000 allocations, not 1,200,000.
+//! One report row per desktop session, typed: the device as listed, its
+//! owner, the latest status and when it changed, and whether the client is
+//! still linked. The join that builds the rows (device list, latest status
+//! and owner) and the row order every format shares live here too; turning
+//! values into text is the writers' job (`report::cells`). A device keeps
+//! its strings in one allocation and the rows of one owner share its names,
+//! so a team of 100,000 computers costs about 100,000 allocations.
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::sync::Arc;
 
-use serde::ser::{Serialize, SerializeMap, Serializer};
+use chrono::{DateTime, Utc};
 
 use super::fold::LatestStatus;
-use super::period::format_dropbox_time;
-use super::status::NO_STATUS_UPDATE;
+use super::period::parse_dropbox_time;
+use super::status::{BackupStatus, NO_STATUS_UPDATE};
 
 /// Every column of `devices.json`, in tbx's order.
 pub const COLUMNS: [&str; 12] = [
@@ -29,37 +33,67 @@ pub const COLUMNS: [&str; 12] = [
     "latest_status",
 ];
 
-/// Column positions in `COLUMNS`.
-pub mod col {
-    pub const TEAM_MEMBER_ID: usize = 0;
-    pub const EMAIL: usize = 1;
-    pub const DISPLAY_NAME: usize = 2;
-    pub const SESSION_ID: usize = 3;
-    pub const IP_ADDRESS: usize = 4;
-    pub const HOST_NAME: usize = 5;
-    pub const UPDATED: usize = 6;
-    pub const CLIENT_TYPE: usize = 7;
-    pub const CLIENT_VERSION: usize = 8;
-    pub const PLATFORM: usize = 9;
-    pub const TIMESTAMP: usize = 10;
-    pub const LATEST_STATUS: usize = 11;
-    /// Only shown with `-include-unlinked`.
-    pub const LINKED: usize = 12;
-}
-
 /// The column `-include-unlinked` adds: `true` for a linked client.
 pub const LINKED_COLUMN: &str = "linked";
 
+/// A report column. The first twelve are `COLUMNS`, in that order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Column {
+    TeamMemberId,
+    Email,
+    DisplayName,
+    SessionId,
+    IpAddress,
+    HostName,
+    Updated,
+    ClientType,
+    ClientVersion,
+    Platform,
+    Timestamp,
+    LatestStatus,
+    /// Only shown with `-include-unlinked`.
+    Linked,
+}
+
+impl Column {
+    /// tbx's twelve, in `COLUMNS` order.
+    pub const ALL: [Column; 12] = [
+        Column::TeamMemberId,
+        Column::Email,
+        Column::DisplayName,
+        Column::SessionId,
+        Column::IpAddress,
+        Column::HostName,
+        Column::Updated,
+        Column::ClientType,
+        Column::ClientVersion,
+        Column::Platform,
+        Column::Timestamp,
+        Column::LatestStatus,
+    ];
+
+    /// The column's name in headers and JSON keys.
+    pub fn name(self) -> &'static str {
+        // The discriminants of the first twelve are their COLUMNS indices.
+        COLUMNS.get(self as usize).copied().unwrap_or(LINKED_COLUMN)
+    }
+
+    /// The column of `COLUMNS` called `name` (any case, spaces around).
+    pub fn named(name: &str) -> Option<Column> {
+        Column::ALL
+            .into_iter()
+            .find(|c| c.name().eq_ignore_ascii_case(name.trim()))
+    }
+}
+
 /// Columns tbx hides from CSV, XLSX and the console (ids are noise there).
-pub const HIDDEN_COLUMNS: [&str; 2] = ["actor_user_team_member_id", "session_info_session_id"];
+pub const HIDDEN_COLUMNS: [Column; 2] = [Column::TeamMemberId, Column::SessionId];
 
 /// The columns shown in CSV, XLSX and the console.
-pub fn visible_columns() -> impl Iterator<Item = (usize, &'static str)> {
-    COLUMNS
-        .iter()
-        .copied()
-        .enumerate()
-        .filter(|(_, name)| !HIDDEN_COLUMNS.contains(name))
+pub fn visible_columns() -> impl Iterator<Item = Column> {
+    Column::ALL
+        .into_iter()
+        .filter(|c| !HIDDEN_COLUMNS.contains(c))
 }
 
 /// Which columns CSV, XLSX and the console show: tbx's visible ten, or
@@ -72,28 +106,28 @@ pub struct Layout {
 }
 
 impl Layout {
-    pub fn columns(self) -> Vec<(usize, &'static str)> {
-        let mut columns: Vec<(usize, &'static str)> = if self.all_columns {
-            COLUMNS.iter().copied().enumerate().collect()
+    pub fn columns(self) -> Vec<Column> {
+        let mut columns: Vec<Column> = if self.all_columns {
+            Column::ALL.to_vec()
         } else {
             visible_columns().collect()
         };
         if self.linked {
-            columns.push((col::LINKED, LINKED_COLUMN));
+            columns.push(Column::Linked);
         }
         columns
     }
 
     /// The names of `columns`, for headers.
     pub fn headers(self) -> Vec<&'static str> {
-        self.columns().into_iter().map(|(_, name)| name).collect()
+        self.columns().into_iter().map(Column::name).collect()
     }
 
     /// The keys of a JSON row: tbx's twelve, and `linked` when asked for.
-    pub fn json_columns(self) -> Vec<(usize, &'static str)> {
-        let mut columns: Vec<(usize, &'static str)> = COLUMNS.iter().copied().enumerate().collect();
+    pub fn json_columns(self) -> Vec<Column> {
+        let mut columns = Column::ALL.to_vec();
         if self.linked {
-            columns.push((col::LINKED, LINKED_COLUMN));
+            columns.push(Column::Linked);
         }
         columns
     }
@@ -127,15 +161,23 @@ impl<const N: usize> Packed<N> {
             .get(start..self.ends[i] as usize)
             .unwrap_or_default()
     }
-
-    fn all(&self) -> [&str; N] {
-        std::array::from_fn(|i| self.get(i))
-    }
 }
 
-/// A desktop client as the device listing reports it now.
+/// A desktop client as the device listing (or, no longer linked, its latest
+/// backup event) describes it. Only text, kept small: the whole device list
+/// is in memory while the audit log is read, the run's peak.
 #[derive(Clone, PartialEq, Eq)]
 pub struct LinkedDevice(Packed<8>);
+
+// The positions of the fields in a `LinkedDevice`.
+const MEMBER: usize = 0;
+const SESSION: usize = 1;
+const IP: usize = 2;
+const HOST: usize = 3;
+const UPDATED: usize = 4;
+const CLIENT_TYPE: usize = 5;
+const CLIENT_VERSION: usize = 6;
+const PLATFORM: usize = 7;
 
 impl LinkedDevice {
     // Named arguments read better than an array of eight strings at the one
@@ -164,17 +206,51 @@ impl LinkedDevice {
     }
 
     pub fn team_member_id(&self) -> &str {
-        self.0.get(0)
+        self.0.get(MEMBER)
     }
 
     pub fn session_id(&self) -> &str {
-        self.0.get(1)
+        self.0.get(SESSION)
+    }
+
+    pub fn ip_address(&self) -> &str {
+        self.0.get(IP)
+    }
+
+    pub fn host_name(&self) -> &str {
+        self.0.get(HOST)
+    }
+
+    /// `session_info_updated`, as the API wrote it.
+    pub fn updated(&self) -> &str {
+        self.0.get(UPDATED)
+    }
+
+    pub fn client_type(&self) -> &str {
+        self.0.get(CLIENT_TYPE)
+    }
+
+    pub fn client_version(&self) -> &str {
+        self.0.get(CLIENT_VERSION)
+    }
+
+    pub fn platform(&self) -> &str {
+        self.0.get(PLATFORM)
     }
 }
 
 impl fmt::Debug for LinkedDevice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("LinkedDevice").field(&self.0.all()).finish()
+        f.debug_struct("LinkedDevice")
+            .field("team_member_id", &self.team_member_id())
+            .field("session_id", &self.session_id())
+            .field("ip_address", &self.ip_address())
+            .field("host_name", &self.host_name())
+            .field("updated", &self.updated())
+            .field("client_type", &self.client_type())
+            .field("client_version", &self.client_version())
+            .field("platform", &self.platform())
+            .finish()
     }
 }
 
@@ -186,88 +262,77 @@ pub struct Owner {
     pub display_name: String,
 }
 
-/// One line of the `devices` report: the values of `COLUMNS`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Row(Packed<13>);
+/// One line of the `devices` report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    pub device: LinkedDevice,
+    /// Shared by every row of the same owner.
+    pub owner: Arc<Owner>,
+    /// When the latest status change happened; `None` without one in the
+    /// period.
+    pub timestamp: Option<DateTime<Utc>>,
+    /// `None`: no change in the period (written `no_status_update`).
+    pub latest_status: Option<BackupStatus>,
+    /// `false` for a client seen in the log but no longer linked.
+    pub linked: bool,
+    /// The device's `updated` as a time (`None` when empty or unreadable),
+    /// for the summary's stale devices; the reports write the API's text.
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// A row's value in one column, typed; writers turn it into text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Value<'a> {
+    Text(&'a str),
+    /// `timestamp`: `None` without a change in the period.
+    Time(Option<DateTime<Utc>>),
+    /// `linked`.
+    Flag(bool),
+}
 
 impl Row {
-    /// A linked client's row.
-    pub fn new(values: [&str; 12]) -> Self {
-        Self::with_link(values, true)
-    }
-
-    /// A row whose client is (`true`) or is no longer (`false`) linked.
-    pub fn with_link(values: [&str; 12], linked: bool) -> Self {
-        let v = values;
-        let linked = if linked { "true" } else { "false" };
-        Self(Packed::new([
-            v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], linked,
-        ]))
-    }
-
-    pub fn is_linked(&self) -> bool {
-        self.get(col::LINKED) == "true"
-    }
-
-    /// The value of column `col::...`.
-    pub fn get(&self, column: usize) -> &str {
-        self.0.get(column)
-    }
-
-    /// A copy with one column changed.
-    pub fn with(&self, column: usize, value: &str) -> Self {
-        let mut values = self.values();
-        values[column] = value;
-        Self::with_link(values, self.is_linked())
-    }
-
-    /// All 12 values, in `COLUMNS` order.
-    pub fn values(&self) -> [&str; 12] {
-        std::array::from_fn(|i| self.0.get(i))
-    }
-
-    /// The values of the layout's columns, in order.
-    pub fn values_for(&self, layout: Layout) -> Vec<&str> {
-        layout
-            .columns()
-            .into_iter()
-            .map(|(i, _)| self.0.get(i))
-            .collect()
-    }
-
-    /// The row as a JSON object with the layout's keys, in order.
-    pub fn to_json(&self, layout: Layout) -> serde_json::Value {
-        let object: serde_json::Map<String, serde_json::Value> = layout
-            .json_columns()
-            .into_iter()
-            .map(|(i, key)| (key.to_string(), serde_json::Value::from(self.0.get(i))))
-            .collect();
-        serde_json::Value::Object(object)
-    }
-}
-
-impl Default for Row {
-    fn default() -> Self {
-        Self::new([""; 12])
-    }
-}
-
-impl fmt::Debug for Row {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_map()
-            .entries(COLUMNS.iter().zip(self.values()))
-            .finish()
-    }
-}
-
-/// An object with tbx's keys, in tbx's order.
-impl Serialize for Row {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(COLUMNS.len()))?;
-        for (key, value) in COLUMNS.iter().zip(self.values()) {
-            map.serialize_entry(key, value)?;
+    /// The row of `device`, owned by `owner`, with the fold's `latest`.
+    pub fn new(
+        device: LinkedDevice,
+        owner: Arc<Owner>,
+        latest: Option<&LatestStatus>,
+        linked: bool,
+    ) -> Self {
+        Self {
+            updated_at: parse_dropbox_time(device.updated()),
+            device,
+            owner,
+            timestamp: latest.map(|l| l.timestamp),
+            latest_status: latest.map(|l| l.status.clone()),
+            linked,
         }
-        map.end()
+    }
+
+    /// The latest status's tag, or `no_status_update`.
+    pub fn status_tag(&self) -> &str {
+        self.latest_status
+            .as_ref()
+            .map_or(NO_STATUS_UPDATE, BackupStatus::as_str)
+    }
+
+    /// The value of `column`.
+    pub fn value(&self, column: Column) -> Value<'_> {
+        let d = &self.device;
+        Value::Text(match column {
+            Column::TeamMemberId => d.team_member_id(),
+            Column::Email => &self.owner.email,
+            Column::DisplayName => &self.owner.display_name,
+            Column::SessionId => d.session_id(),
+            Column::IpAddress => d.ip_address(),
+            Column::HostName => d.host_name(),
+            Column::Updated => d.updated(),
+            Column::ClientType => d.client_type(),
+            Column::ClientVersion => d.client_version(),
+            Column::Platform => d.platform(),
+            Column::LatestStatus => self.status_tag(),
+            Column::Timestamp => return Value::Time(self.timestamp),
+            Column::Linked => return Value::Flag(self.linked),
+        })
     }
 }
 
@@ -278,13 +343,23 @@ pub fn build_rows(
     latest: &HashMap<String, LatestStatus>,
     owners: &HashMap<String, Owner>,
 ) -> Vec<Row> {
-    let no_owner = Owner::default();
-    // into_iter: each device is freed once its row exists.
+    let no_owner = Arc::new(Owner::default());
+    // One copy of each owner, shared by its rows.
+    let mut shared: HashMap<&str, Arc<Owner>> = HashMap::with_capacity(owners.len());
+    // into_iter: each device moves into its row.
     let mut rows: Vec<Row> = devices
         .into_iter()
         .map(|device| {
-            let owner = owners.get(device.team_member_id()).unwrap_or(&no_owner);
-            device_row(&device, owner, latest.get(device.session_id()), true)
+            let owner = match owners.get_key_value(device.team_member_id()) {
+                Some((id, owner)) => Arc::clone(
+                    shared
+                        .entry(id.as_str())
+                        .or_insert_with(|| Arc::new(owner.clone())),
+                ),
+                None => Arc::clone(&no_owner),
+            };
+            let latest = latest.get(device.session_id());
+            Row::new(device, owner, latest, true)
         })
         .collect();
     sort_rows(&mut rows);
@@ -296,49 +371,19 @@ pub fn build_rows(
 /// event named, and the latest status.
 pub fn unlinked_rows(
     seen: HashMap<String, (LinkedDevice, Owner)>,
-    linked: &std::collections::HashSet<String>,
+    linked: &HashSet<String>,
     latest: &HashMap<String, LatestStatus>,
 ) -> Vec<Row> {
     seen.into_iter()
         .filter(|(session, _)| !linked.contains(session))
-        .map(|(session, (device, owner))| device_row(&device, &owner, latest.get(&session), false))
+        .map(|(session, (device, owner))| {
+            Row::new(device, Arc::new(owner), latest.get(&session), false)
+        })
         .collect()
 }
 
-/// One row: the device's columns, its owner, and its latest status.
-fn device_row(
-    device: &LinkedDevice,
-    owner: &Owner,
-    latest: Option<&LatestStatus>,
-    linked: bool,
-) -> Row {
-    let [member, session, ip, host, updated, client_type, client_version, platform] =
-        device.0.all();
-    let (timestamp, status) = match latest {
-        Some(l) => (format_dropbox_time(l.timestamp), l.status.as_str()),
-        None => (String::new(), NO_STATUS_UPDATE),
-    };
-    Row::with_link(
-        [
-            member,
-            &owner.email,
-            &owner.display_name,
-            session,
-            ip,
-            host,
-            updated,
-            client_type,
-            client_version,
-            platform,
-            &timestamp,
-            status,
-        ],
-        linked,
-    )
-}
-
 /// Compares case-insensitively without allocating.
-fn cmp_caseless(a: &str, b: &str) -> Ordering {
+pub fn cmp_caseless(a: &str, b: &str) -> Ordering {
     a.chars()
         .flat_map(char::to_lowercase)
         .cmp(b.chars().flat_map(char::to_lowercase))
@@ -349,8 +394,8 @@ fn cmp_caseless(a: &str, b: &str) -> Ordering {
 /// the order is total; rows whose owner is unknown go last.
 pub fn sort_rows(rows: &mut [Row]) {
     rows.sort_by(|a, b| {
-        let (email_a, email_b) = (a.get(col::EMAIL), b.get(col::EMAIL));
-        let (host_a, host_b) = (a.get(col::HOST_NAME), b.get(col::HOST_NAME));
+        let (email_a, email_b) = (a.owner.email.as_str(), b.owner.email.as_str());
+        let (host_a, host_b) = (a.device.host_name(), b.device.host_name());
         email_a
             .is_empty()
             .cmp(&email_b.is_empty())
@@ -358,15 +403,58 @@ pub fn sort_rows(rows: &mut [Row]) {
             .then_with(|| cmp_caseless(host_a, host_b))
             .then_with(|| email_a.cmp(email_b))
             .then_with(|| host_a.cmp(host_b))
-            .then_with(|| a.get(col::SESSION_ID).cmp(b.get(col::SESSION_ID)))
+            .then_with(|| a.device.session_id().cmp(b.device.session_id()))
     });
+}
+
+/// Rows for unit tests, any field set by name.
+#[cfg(test)]
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RowSpec<'a> {
+    pub member: &'a str,
+    pub email: &'a str,
+    pub name: &'a str,
+    pub session: &'a str,
+    pub ip: &'a str,
+    pub host: &'a str,
+    pub updated: &'a str,
+    pub client_type: &'a str,
+    pub client_version: &'a str,
+    pub platform: &'a str,
+    /// A Dropbox timestamp, or none.
+    pub timestamp: Option<&'a str>,
+    /// A tag, or `None` for no change in the period.
+    pub status: Option<&'a str>,
+    pub unlinked: bool,
+}
+
+#[cfg(test)]
+impl RowSpec<'_> {
+    pub fn build(&self) -> Row {
+        let device = LinkedDevice::new(
+            self.member,
+            self.session,
+            self.ip,
+            self.host,
+            self.updated,
+            self.client_type,
+            self.client_version,
+            self.platform,
+        );
+        let owner = Owner {
+            email: self.email.into(),
+            display_name: self.name.into(),
+        };
+        let mut row = Row::new(device, Arc::new(owner), None, !self.unlinked);
+        row.timestamp = self.timestamp.and_then(parse_dropbox_time);
+        row.latest_status = self.status.map(BackupStatus::from_tag);
+        row
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::period::parse_dropbox_time;
-    use crate::domain::status::BackupStatus;
 
     fn device(member: &str, session: &str, host: &str) -> LinkedDevice {
         LinkedDevice::new(member, session, "", host, "", "windows", "", "")
@@ -380,23 +468,20 @@ mod tests {
     }
 
     #[test]
-    fn json_keys_follow_tbx_column_order() {
-        let json = serde_json::to_value(Row::default()).unwrap();
-        let keys: Vec<&str> = json
-            .as_object()
-            .unwrap()
-            .keys()
-            .map(String::as_str)
-            .collect();
-        assert_eq!(keys, COLUMNS);
-        let text = serde_json::to_string(&Row::default()).unwrap();
-        let positions: Vec<usize> = COLUMNS.iter().map(|c| text.find(c).unwrap()).collect();
-        assert!(positions.windows(2).all(|w| w[0] < w[1]), "{text}");
+    fn columns_are_named_in_tbx_order() {
+        let names: Vec<&str> = Column::ALL.iter().map(|c| c.name()).collect();
+        assert_eq!(names, COLUMNS);
+        assert_eq!(Column::Linked.name(), "linked");
+        assert_eq!(
+            Column::named(" Session_Info_Host_Name "),
+            Some(Column::HostName)
+        );
+        assert_eq!(Column::named("linked"), None, "not a sort column");
     }
 
     #[test]
     fn visible_columns_drop_the_two_ids() {
-        let names: Vec<&str> = visible_columns().map(|(_, n)| n).collect();
+        let names: Vec<&str> = visible_columns().map(Column::name).collect();
         assert_eq!(names.len(), 10);
         assert!(!names.contains(&"actor_user_team_member_id"));
         assert!(!names.contains(&"session_info_session_id"));
@@ -405,14 +490,57 @@ mod tests {
     }
 
     #[test]
+    fn a_device_keeps_its_fields_and_its_row_reads_the_update_time() {
+        let d = LinkedDevice::new(
+            "m",
+            "s",
+            "1.2.3.4",
+            "h",
+            "2024-01-02T03:04:05Z",
+            "t",
+            "v",
+            "p",
+        );
+        let fields = [
+            d.team_member_id(),
+            d.session_id(),
+            d.ip_address(),
+            d.host_name(),
+            d.updated(),
+            d.client_type(),
+            d.client_version(),
+            d.platform(),
+        ];
+        assert_eq!(
+            fields,
+            [
+                "m",
+                "s",
+                "1.2.3.4",
+                "h",
+                "2024-01-02T03:04:05Z",
+                "t",
+                "v",
+                "p"
+            ]
+        );
+        let row = Row::new(d, Arc::default(), None, true);
+        assert_eq!(row.updated_at, parse_dropbox_time("2024-01-02T03:04:05Z"));
+        let row = Row::new(device("m", "s", "h"), Arc::default(), None, true);
+        assert_eq!(row.updated_at, None);
+        assert!(
+            std::mem::size_of::<LinkedDevice>() <= 48,
+            "the device list is alive at the run's peak"
+        );
+    }
+
+    #[test]
     fn rows_take_owner_from_member_and_status_from_fold() {
         let mut latest = HashMap::new();
+        let at = parse_dropbox_time("2024-01-03T04:05:06Z").unwrap();
         latest.insert(
             "s1".to_string(),
-            LatestStatus::new(
-                parse_dropbox_time("2024-01-03T04:05:06Z").unwrap(),
-                BackupStatus::Enabled,
-            ),
+            LatestStatus::new(at, BackupStatus::Enabled),
         );
         let owners = HashMap::from([("m1".to_string(), owner("a@example.com"))]);
         let rows = build_rows(
@@ -420,11 +548,29 @@ mod tests {
             &latest,
             &owners,
         );
-        assert_eq!(rows[0].get(col::LATEST_STATUS), "enabled");
-        assert_eq!(rows[0].get(col::TIMESTAMP), "2024-01-03T04:05:06Z");
-        assert_eq!(rows[0].get(col::EMAIL), "a@example.com");
-        assert_eq!(rows[1].get(col::LATEST_STATUS), NO_STATUS_UPDATE);
-        assert_eq!(rows[1].get(col::TIMESTAMP), "");
+        assert_eq!(rows[0].latest_status, Some(BackupStatus::Enabled));
+        assert_eq!(rows[0].timestamp, Some(at));
+        assert_eq!(rows[0].owner.email, "a@example.com");
+        assert!(
+            Arc::ptr_eq(&rows[0].owner, &rows[1].owner),
+            "one owner, one copy"
+        );
+        assert_eq!(rows[1].status_tag(), NO_STATUS_UPDATE);
+        assert_eq!(rows[1].value(Column::Timestamp), Value::Time(None));
+        assert_eq!(rows[1].value(Column::Linked), Value::Flag(true));
+    }
+
+    #[test]
+    fn unknown_tags_round_trip_through_a_row() {
+        let mut latest = HashMap::new();
+        let at = parse_dropbox_time("2024-01-03T04:05:06Z").unwrap();
+        let status = BackupStatus::from_tag("paused_by_policy");
+        latest.insert("s1".to_string(), LatestStatus::new(at, status));
+        let rows = build_rows(vec![device("m1", "s1", "PC-1")], &latest, &HashMap::new());
+        assert_eq!(
+            rows[0].value(Column::LatestStatus),
+            Value::Text("paused_by_policy")
+        );
     }
 
     #[test]
@@ -435,9 +581,23 @@ mod tests {
             &HashMap::new(),
             &owners,
         );
-        assert_eq!(rows[0].get(col::EMAIL), "z@example.com");
-        assert_eq!(rows[1].get(col::EMAIL), "");
-        assert_eq!(rows[1].get(col::TEAM_MEMBER_ID), "gone");
+        assert_eq!(rows[0].owner.email, "z@example.com");
+        assert_eq!(rows[1].owner.email, "");
+        assert_eq!(rows[1].device.team_member_id(), "gone");
+    }
+
+    #[test]
+    fn unlinked_rows_skip_linked_sessions_and_say_so() {
+        let seen = HashMap::from([
+            ("s1".to_string(), (device("m1", "s1", "A"), owner("a@x"))),
+            ("s2".to_string(), (device("m2", "s2", "B"), owner("b@x"))),
+        ]);
+        let linked = HashSet::from(["s1".to_string()]);
+        let rows = unlinked_rows(seen, &linked, &HashMap::new());
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].device.session_id(), "s2");
+        assert_eq!(rows[0].owner.email, "b@x");
+        assert_eq!(rows[0].value(Column::Linked), Value::Flag(false));
     }
 
     #[test]
@@ -457,7 +617,7 @@ mod tests {
             &HashMap::new(),
             &owners,
         );
-        let order: Vec<&str> = rows.iter().map(|r| r.get(col::SESSION_ID)).collect();
+        let order: Vec<&str> = rows.iter().map(|r| r.device.session_id()).collect();
         assert_eq!(order, ["s4", "s2", "s0", "s1", "s3"]);
     }
 }

@@ -3,7 +3,9 @@
 //! rows out. Without any of them the report is tbx's: every linked desktop
 //! client, by owner email, host name and session id.
 
-use super::row::{col, Row, COLUMNS};
+use std::cmp::Ordering;
+
+use super::row::{cmp_caseless, Column, Row, Value};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Selection {
@@ -16,7 +18,7 @@ pub struct Selection {
     /// Part of the owner's email or display name, case-insensitive.
     pub member: Option<String>,
     /// A column of `COLUMNS` to sort by, then the default order.
-    pub sort: Option<usize>,
+    pub sort: Option<Column>,
     pub descending: bool,
 }
 
@@ -30,22 +32,22 @@ impl Selection {
     }
 
     pub fn keeps(&self, row: &Row) -> bool {
+        let device = &row.device;
         let status_ok = self.statuses.is_empty()
             || self
                 .statuses
                 .iter()
-                .any(|s| s.eq_ignore_ascii_case(row.get(col::LATEST_STATUS)));
+                .any(|s| s.eq_ignore_ascii_case(row.status_tag()));
         let platform_ok = self
             .platform
             .as_ref()
-            .is_none_or(|p| p.eq_ignore_ascii_case(row.get(col::PLATFORM)));
+            .is_none_or(|p| p.eq_ignore_ascii_case(device.platform()));
         let client_ok = self
             .client_type
             .as_ref()
-            .is_none_or(|c| c.eq_ignore_ascii_case(row.get(col::CLIENT_TYPE)));
+            .is_none_or(|c| c.eq_ignore_ascii_case(device.client_type()));
         let member_ok = self.member.as_ref().is_none_or(|m| {
-            contains_caseless(row.get(col::EMAIL), m)
-                || contains_caseless(row.get(col::DISPLAY_NAME), m)
+            contains_caseless(&row.owner.email, m) || contains_caseless(&row.owner.display_name, m)
         });
         status_ok && platform_ok && client_ok && member_ok
     }
@@ -57,12 +59,11 @@ impl Selection {
         }
         rows.retain(|r| self.keeps(r));
         if let Some(column) = self.sort {
-            // Stable: equal values keep the default order. Each row's key is
-            // lowercased once, not once per comparison.
+            // Stable: equal values keep the default order.
             if self.descending {
-                rows.sort_by_cached_key(|r| std::cmp::Reverse(r.get(column).to_lowercase()));
+                rows.sort_by(|a, b| cmp_column(column, b, a));
             } else {
-                rows.sort_by_cached_key(|r| r.get(column).to_lowercase());
+                rows.sort_by(|a, b| cmp_column(column, a, b));
             }
         } else if self.descending {
             rows.reverse();
@@ -87,7 +88,7 @@ impl Selection {
             parts.push(format!("member~{m}"));
         }
         if let Some(c) = self.sort {
-            parts.push(format!("sort={}", COLUMNS[c]));
+            parts.push(format!("sort={}", c.name()));
         }
         if self.descending {
             parts.push("desc".into());
@@ -97,16 +98,40 @@ impl Selection {
 }
 
 /// The column named by `-sort`, if it is one.
-pub fn sort_column(name: &str) -> Option<usize> {
-    COLUMNS
-        .iter()
-        .position(|c| c.eq_ignore_ascii_case(name.trim()))
+pub fn sort_column(name: &str) -> Option<Column> {
+    Column::named(name)
+}
+
+/// `-sort`'s order: the values as the reports write them, compared without
+/// case; times by the whole second the reports show.
+fn cmp_column(column: Column, a: &Row, b: &Row) -> Ordering {
+    match (a.value(column), b.value(column)) {
+        (Value::Text(x), Value::Text(y)) => cmp_lowercase(x, y),
+        (Value::Time(x), Value::Time(y)) => {
+            // No time is an empty cell: first, as "" sorts before any text.
+            x.map(|t| t.timestamp()).cmp(&y.map(|t| t.timestamp()))
+        }
+        (Value::Flag(x), Value::Flag(y)) => x.cmp(&y),
+        _ => Ordering::Equal,
+    }
+}
+
+/// `a.to_lowercase().cmp(&b.to_lowercase())` without allocating. Lowercasing
+/// char by char gives the same text except for a word-final capital sigma,
+/// which only `str::to_lowercase` turns into `ς`: strings with a `Σ` take the
+/// allocating path.
+fn cmp_lowercase(a: &str, b: &str) -> Ordering {
+    if a.contains('Σ') || b.contains('Σ') {
+        a.to_lowercase().cmp(&b.to_lowercase())
+    } else {
+        cmp_caseless(a, b)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::row::sort_rows;
+    use crate::domain::row::{sort_rows, RowSpec};
 
     fn row(
         email: &str,
@@ -117,15 +142,18 @@ mod tests {
         status: &str,
         ts: &str,
     ) -> Row {
-        Row::default()
-            .with(col::EMAIL, email)
-            .with(col::DISPLAY_NAME, name)
-            .with(col::HOST_NAME, host)
-            .with(col::SESSION_ID, host)
-            .with(col::PLATFORM, platform)
-            .with(col::CLIENT_TYPE, client)
-            .with(col::LATEST_STATUS, status)
-            .with(col::TIMESTAMP, ts)
+        RowSpec {
+            email,
+            name,
+            host,
+            session: host,
+            platform,
+            client_type: client,
+            status: (status != "no_status_update").then_some(status),
+            timestamp: Some(ts).filter(|t| !t.is_empty()),
+            ..Default::default()
+        }
+        .build()
     }
 
     fn rows() -> Vec<Row> {
@@ -172,7 +200,7 @@ mod tests {
     }
 
     fn hosts(rows: &[Row]) -> Vec<&str> {
-        rows.iter().map(|r| r.get(col::HOST_NAME)).collect()
+        rows.iter().map(|r| r.device.host_name()).collect()
     }
 
     #[test]
@@ -255,6 +283,55 @@ mod tests {
         assert_eq!(
             s.describe(),
             "status=disabled member~bob sort=timestamp desc"
+        );
+    }
+
+    #[test]
+    fn caseless_order_is_lowercased_text_order() {
+        let words = [
+            "", "a", "A", "b", "Z", "_", "~", "é", "É", "İx", "ix", "ΑΣ", "ας", "ΑΣ~", "ΑΣa",
+            "ΑΣΑ", "σ", "ß", "SS", "日本",
+        ];
+        for a in words {
+            for b in words {
+                assert_eq!(
+                    cmp_lowercase(a, b),
+                    a.to_lowercase().cmp(&b.to_lowercase()),
+                    "{a:?} vs {b:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn timestamps_sort_by_the_second_shown_and_none_first() {
+        let at = |t: &str| {
+            RowSpec {
+                host: t,
+                timestamp: Some(t).filter(|t| !t.is_empty()),
+                ..Default::default()
+            }
+            .build()
+        };
+        let rows = vec![
+            at("2024-01-01T00:00:00.7Z"),
+            at("2024-01-01T00:00:00.2Z"),
+            at(""),
+            at("2023-12-31T23:59:59Z"),
+        ];
+        let s = Selection {
+            sort: sort_column("timestamp"),
+            ..Default::default()
+        };
+        assert_eq!(
+            hosts(&s.apply(rows)),
+            [
+                "",
+                "2023-12-31T23:59:59Z",
+                "2024-01-01T00:00:00.7Z",
+                "2024-01-01T00:00:00.2Z"
+            ],
+            "one second apart only by fraction: kept in order"
         );
     }
 }

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
-use super::period::parse_dropbox_time;
-use super::row::{col, Row};
+use super::row::Row;
+use super::status::BackupStatus;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct MemberWithoutBackup {
@@ -59,33 +59,32 @@ pub fn summarize(rows: &[Row], stale_days: u32, now: DateTime<Utc>) -> Summary {
     let stale_before = Duration::try_days(i64::from(stale_days))
         .and_then(|d| now.checked_sub_signed(d))
         .unwrap_or(DateTime::<Utc>::MIN_UTC);
+    let mut enabled = 0;
     for row in rows {
-        let status = row.get(col::LATEST_STATUS);
-        *by_status.entry(label(status)).or_default() += 1;
-        *by_platform
-            .entry(label(row.get(col::PLATFORM)))
-            .or_default() += 1;
+        let device = &row.device;
+        let is_enabled = row.latest_status == Some(BackupStatus::Enabled);
+        enabled += usize::from(is_enabled);
+        *by_status.entry(label(row.status_tag())).or_default() += 1;
+        *by_platform.entry(label(device.platform())).or_default() += 1;
         *by_client_type
-            .entry(label(row.get(col::CLIENT_TYPE)))
+            .entry(label(device.client_type()))
             .or_default() += 1;
-        let member = members.entry(row.get(col::TEAM_MEMBER_ID)).or_insert((
-            row.get(col::EMAIL),
-            row.get(col::DISPLAY_NAME),
+        let member = members.entry(device.team_member_id()).or_insert((
+            &row.owner.email,
+            &row.owner.display_name,
             0,
             false,
         ));
         member.2 += 1;
-        member.3 |= status == "enabled";
-        let updated = row.get(col::UPDATED);
-        if parse_dropbox_time(updated).is_none_or(|t| t < stale_before) {
+        member.3 |= is_enabled;
+        if row.updated_at.is_none_or(|t| t < stale_before) {
             stale_devices.push(StaleDevice {
-                email: row.get(col::EMAIL).to_string(),
-                host_name: row.get(col::HOST_NAME).to_string(),
-                session_info_updated: updated.to_string(),
+                email: row.owner.email.clone(),
+                host_name: device.host_name().to_string(),
+                session_info_updated: device.updated().to_string(),
             });
         }
     }
-    let enabled = by_status.get("enabled").copied().unwrap_or(0);
     let enabled_percent = if rows.is_empty() {
         0.0
     } else {
@@ -116,16 +115,21 @@ pub fn summarize(rows: &[Row], stale_days: u32, now: DateTime<Utc>) -> Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::period::parse_dropbox_time;
+    use crate::domain::row::RowSpec;
 
     fn row(member: &str, email: &str, status: &str, platform: &str, updated: &str) -> Row {
-        Row::default()
-            .with(col::TEAM_MEMBER_ID, member)
-            .with(col::EMAIL, email)
-            .with(col::LATEST_STATUS, status)
-            .with(col::PLATFORM, platform)
-            .with(col::CLIENT_TYPE, "windows")
-            .with(col::HOST_NAME, "h")
-            .with(col::UPDATED, updated)
+        RowSpec {
+            member,
+            email,
+            status: (status != "no_status_update").then_some(status),
+            platform,
+            client_type: "windows",
+            host: "h",
+            updated,
+            ..Default::default()
+        }
+        .build()
     }
 
     #[test]
@@ -174,7 +178,11 @@ mod tests {
 
     #[test]
     fn a_stale_bound_beyond_the_calendar_does_not_panic() {
-        let rows = vec![Row::default().with(col::UPDATED, "2026-01-01T00:00:00Z")];
+        let rows = vec![RowSpec {
+            updated: "2026-01-01T00:00:00Z",
+            ..Default::default()
+        }
+        .build()];
         let now = parse_dropbox_time("2026-07-01T00:00:00Z").unwrap();
         let s = summarize(&rows, u32::MAX, now);
         assert!(

@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use thiserror::Error;
@@ -15,7 +16,7 @@ use crate::domain::change::BackupChange;
 use crate::domain::fold::StatusFold;
 use crate::domain::history::{HistoryLog, HistoryRow};
 use crate::domain::period::Period;
-use crate::domain::row::{build_rows, col, sort_rows, unlinked_rows, LinkedDevice, Owner, Row};
+use crate::domain::row::{build_rows, sort_rows, unlinked_rows, LinkedDevice, Owner, Row};
 use crate::domain::select::Selection;
 use crate::dropbox::team::TeamInfo;
 use crate::dropbox::team_log::EventScan;
@@ -269,14 +270,15 @@ fn assemble(
     query: &StatusQuery,
 ) -> (Vec<Row>, Option<Vec<HistoryRow>>) {
     let latest = scanned.fold.finish();
-    let history = scanned
-        .history
-        .map(|log| log.rows(&session_owners(&devices, owners)));
     let linked: HashSet<String> = match &scanned.seen {
         Some(_) => devices.iter().map(|d| d.session_id().to_string()).collect(),
         None => HashSet::new(),
     };
     let mut rows = build_rows(devices, &latest, owners);
+    // Before the unlinked rows join: those keep the owner their event named.
+    let history = scanned
+        .history
+        .map(|log| log.rows(&session_owners(&rows, owners)));
     if let Some(seen) = scanned.seen {
         let seen = seen
             .into_iter()
@@ -291,28 +293,20 @@ fn assemble(
         if query.selection.is_default() && !query.include_unlinked {
             return history;
         }
-        let shown: HashSet<&str> = rows.iter().map(|r| r.get(col::SESSION_ID)).collect();
+        let shown: HashSet<&str> = rows.iter().map(|r| r.device.session_id()).collect();
         history
             .into_iter()
-            .filter(|h| shown.contains(h.0[1].as_str()))
+            .filter(|h| shown.contains(h.session_id.as_str()))
             .collect()
     });
     (rows, history)
 }
 
-/// Session id → the owner's email and name, for the history report.
-fn session_owners(
-    devices: &[LinkedDevice],
-    owners: &HashMap<String, Owner>,
-) -> HashMap<String, (String, String)> {
-    devices
-        .iter()
-        .filter_map(|d| {
-            let owner = owners.get(d.team_member_id())?;
-            Some((
-                d.session_id().to_string(),
-                (owner.email.clone(), owner.display_name.clone()),
-            ))
-        })
+/// Session id → the owner of a linked device whose owner is known, for the
+/// history report: the rows' own copy, shared.
+fn session_owners(rows: &[Row], owners: &HashMap<String, Owner>) -> HashMap<String, Arc<Owner>> {
+    rows.iter()
+        .filter(|r| owners.contains_key(r.device.team_member_id()))
+        .map(|r| (r.device.session_id().to_string(), Arc::clone(&r.owner)))
         .collect()
 }

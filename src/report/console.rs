@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use crate::domain::row::{Layout, Row};
+use crate::report::cells::row_cells;
 use crate::report::messages::Messages;
 
 /// At most this many rows are shown on the console; the files hold all.
@@ -198,11 +199,12 @@ fn fit(value: &str, width: usize) -> String {
 
 fn table_cells(rows: &[Row], layout: Layout) -> (Vec<&'static str>, Vec<Vec<String>>) {
     let headers = layout.headers();
+    let columns = layout.columns();
     let cells = rows
         .iter()
         .take(TABLE_ROWS)
         .map(|r| {
-            r.values_for(layout)
+            row_cells(r, &columns)
                 .iter()
                 .map(|v| fit(v, MAX_CELL_WIDTH))
                 .collect()
@@ -367,13 +369,16 @@ pub fn write_markdown_table(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::row::col;
+    use crate::domain::row::RowSpec;
 
     fn row(email: &str, host: &str) -> Row {
-        Row::default()
-            .with(col::EMAIL, email)
-            .with(col::HOST_NAME, host)
-            .with(col::LATEST_STATUS, "enabled")
+        RowSpec {
+            email,
+            host,
+            status: Some("enabled"),
+            ..Default::default()
+        }
+        .build()
     }
 
     #[test]
@@ -424,13 +429,14 @@ mod tests {
 
     #[test]
     fn a_narrow_terminal_hides_minor_columns_then_narrows_wide_ones() {
-        let r = row(
-            "someone.with.a.long.name@example.com",
-            "A-VERY-LONG-HOST-NAME-INDEED-1234",
-        )
-        .with(col::TIMESTAMP, "2026-11-13T08:18:59Z")
-        .with(col::LATEST_STATUS, "no_status_update")
-        .with(col::UPDATED, "2026-11-13T08:18:59Z");
+        let r = RowSpec {
+            email: "someone.with.a.long.name@example.com",
+            host: "A-VERY-LONG-HOST-NAME-INDEED-1234",
+            timestamp: Some("2026-11-13T08:18:59Z"),
+            updated: "2026-11-13T08:18:59Z",
+            ..Default::default()
+        }
+        .build();
         let mut out = Vec::new();
         write_text_table(
             &mut out,

@@ -4,8 +4,7 @@
 use std::borrow::Cow;
 use std::io::{self, Write};
 
-#[cfg(test)]
-use crate::domain::row::col;
+use super::cells::row_cells;
 use crate::domain::row::{Layout, Row};
 
 /// Prefixes `'` to a value a spreadsheet would read as a formula. RFC 4180
@@ -19,7 +18,8 @@ pub fn defang(value: &str) -> Cow<'_, str> {
 
 pub fn write_csv(out: &mut impl Write, rows: &[Row], layout: Layout) -> io::Result<()> {
     let headers = layout.headers();
-    write_table(out, &headers, rows, &|r: &Row| r.values_for(layout))
+    let columns = layout.columns();
+    write_table(out, &headers, rows, &|r: &Row| row_cells(r, &columns))
 }
 
 /// Any table: the header, then each row's cells, defanged.
@@ -27,13 +27,15 @@ pub fn write_table<T>(
     out: &mut impl Write,
     headers: &[&str],
     rows: &[T],
-    cells: &dyn for<'a> Fn(&'a T) -> Vec<&'a str>,
+    cells: &dyn for<'a> Fn(&'a T) -> Vec<Cow<'a, str>>,
 ) -> io::Result<()> {
     let mut writer = ::csv::WriterBuilder::new().from_writer(out);
     writer.write_record(headers).map_err(io::Error::other)?;
     for row in rows {
+        let cells = cells(row);
+        let defanged: Vec<Cow<'_, str>> = cells.iter().map(|v| defang(v)).collect();
         writer
-            .write_record(cells(row).into_iter().map(|v| defang(v).into_owned()))
+            .write_record(defanged.iter().map(|v| v.as_bytes()))
             .map_err(io::Error::other)?;
     }
     writer.flush()
@@ -42,6 +44,7 @@ pub fn write_table<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::row::RowSpec;
 
     fn csv_of(rows: &[Row]) -> String {
         let mut out = Vec::new();
@@ -72,11 +75,14 @@ session_info_client_version,session_info_platform,timestamp,latest_status\n"
 
     #[test]
     fn hostile_values_are_quoted_per_rfc4180() {
-        let row = Row::default()
-            .with(col::EMAIL, "a@example.com")
-            .with(col::HOST_NAME, "Bob's \"PC\", 2nd\nfloor")
-            .with(col::PLATFORM, "=HYPERLINK(\"http://x\",\"y\")")
-            .with(col::LATEST_STATUS, "enabled");
+        let row = RowSpec {
+            email: "a@example.com",
+            host: "Bob's \"PC\", 2nd\nfloor",
+            platform: "=HYPERLINK(\"http://x\",\"y\")",
+            status: Some("enabled"),
+            ..Default::default()
+        }
+        .build();
         let text = csv_of(&[row]);
         let line = text.split_once('\n').unwrap().1;
         assert!(line.contains("\"Bob's \"\"PC\"\", 2nd\nfloor\""), "{line}");

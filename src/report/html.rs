@@ -8,6 +8,7 @@ use std::fmt::Write as _;
 
 use crate::domain::row::{Layout, Row};
 use crate::domain::summary::Summary;
+use crate::report::cells::row_cells;
 
 /// What the page says about the run.
 pub struct PageInfo<'a> {
@@ -120,18 +121,18 @@ pub fn render(info: &PageInfo<'_>, rows: &[Row], summary: &Summary, layout: Layo
         bar_chart("Client type", &summary.by_client_type)
     );
     html.push_str("<section><input id=\"filter\" type=\"search\" placeholder=\"Filter devices (any column)\" aria-label=\"Filter devices\"> <span id=\"shown\"></span><table id=\"devices\"><thead><tr>");
-    for (_, name) in &columns {
-        let _ = write!(html, "<th scope=\"col\">{}</th>", escape(name));
+    for column in &columns {
+        let _ = write!(html, "<th scope=\"col\">{}</th>", escape(column.name()));
     }
     html.push_str("</tr></thead><tbody>");
     for row in rows {
         html.push_str("<tr>");
-        for value in row.values_for(layout) {
+        for value in row_cells(row, &columns) {
             let class = STATUS_COLOURS
                 .iter()
                 .find(|(s, _)| *s == value)
                 .map_or(String::new(), |(s, _)| format!(" class=\"s-{s}\""));
-            let _ = write!(html, "<td{class}>{}</td>", escape(value));
+            let _ = write!(html, "<td{class}>{}</td>", escape(&value));
         }
         html.push_str("</tr>");
     }
@@ -164,14 +165,17 @@ rows.forEach(function(r){b.appendChild(r)})})});count()})();";
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::row::col;
+    use crate::domain::row::RowSpec;
     use crate::domain::summary::summarize;
 
     #[test]
     fn values_are_escaped_and_the_page_needs_no_network() {
-        let rows = vec![Row::default()
-            .with(col::HOST_NAME, "<script>alert(1)</script>")
-            .with(col::LATEST_STATUS, "enabled")];
+        let rows = vec![RowSpec {
+            host: "<script>alert(1)</script>",
+            status: Some("enabled"),
+            ..Default::default()
+        }
+        .build()];
         let summary = summarize(&rows, 30, chrono::Utc::now());
         let info = PageInfo {
             team: "A & B",

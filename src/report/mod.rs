@@ -4,6 +4,7 @@
 //! report that looks whole. The writers know nothing about Dropbox; only
 //! `login_prompt` speaks for the login flow (`dropbox::auth::prompt`).
 
+pub mod cells;
 pub mod console;
 pub mod csv;
 pub mod extras;
@@ -179,18 +180,17 @@ fn write_history(
 ) -> Result<(), ReportError> {
     if formats.csv {
         write_text_file(dir, "history.csv", pending, |out| {
-            csv::write_table(out, &HISTORY_COLUMNS, rows, &HistoryRow::cells)
+            csv::write_table(out, &HISTORY_COLUMNS, rows, &cells::history_cells)
                 .map_err(ReportError::from)
         })?;
     }
     if formats.json {
         write_text_file(dir, "history.json", pending, |out| {
             for row in rows {
-                let object: serde_json::Map<String, serde_json::Value> = HISTORY_COLUMNS
-                    .iter()
-                    .zip(row.cells())
-                    .map(|(k, v)| (k.to_string(), serde_json::Value::from(v)))
-                    .collect();
+                let object = json::Object {
+                    keys: &HISTORY_COLUMNS,
+                    values: cells::history_cells(row),
+                };
                 serde_json::to_writer(&mut *out, &object).map_err(io::Error::from)?;
                 out.write_all(b"\n")?;
             }
@@ -203,7 +203,7 @@ fn write_history(
             "history",
             &HISTORY_COLUMNS,
             rows,
-            &HistoryRow::cells,
+            &cells::history_cells,
             pending,
         )?;
     }
@@ -238,12 +238,13 @@ fn write_all(
     }
     if formats.xlsx {
         let headers = layout.headers();
+        let columns = layout.columns();
         xlsx::write_xlsx(
             dir,
             name,
             &headers,
             rows,
-            &|r: &Row| r.values_for(layout),
+            &|r: &Row| cells::row_cells(r, &columns),
             pending,
         )?;
     }

@@ -4,6 +4,7 @@
 //! report is split into `<name>_0000.xlsx`, `<name>_0001.xlsx`, … each with
 //! its own header, as tbx does.
 
+use std::borrow::Cow;
 use std::io::Write;
 use std::path::Path;
 
@@ -20,7 +21,7 @@ const MAX_CELL_UTF16: usize = 32_767;
 const MAX_COLUMN_WIDTH: usize = 60;
 
 /// The cells of one row, in header order.
-pub(crate) type Cells<'f, T> = &'f dyn for<'a> Fn(&'a T) -> Vec<&'a str>;
+pub(crate) type Cells<'f, T> = &'f dyn for<'a> Fn(&'a T) -> Vec<Cow<'a, str>>;
 
 pub(crate) fn write_xlsx<T>(
     dir: &Path,
@@ -132,7 +133,7 @@ fn fill_sheet<T>(
     }
     for (index, row) in rows.iter().enumerate() {
         let row_number = index as u32 + 1;
-        for (col, value) in cells(row).into_iter().enumerate() {
+        for (col, value) in cells(row).iter().enumerate() {
             let value = clip_to_cell(value);
             widths[col] = widths[col].max(value.chars().count().min(MAX_COLUMN_WIDTH));
             // write_string_with_format: always a string cell, never a formula.

@@ -12,6 +12,7 @@ use clap::Args;
 use super::baseline;
 use crate::domain::fold::{StatusChange, StatusFold};
 use crate::domain::period::{format_dropbox_time, Period};
+use crate::domain::row::Layout;
 use crate::domain::status::BackupStatus;
 use crate::dropbox::auth::tokens::TokenSource;
 use crate::dropbox::auth::{AccessToken, ApiBase};
@@ -187,7 +188,7 @@ async fn run_baseline(sim: &SimHandle, period: &Period) -> Result<Measure, Strin
         rows: result
             .rows
             .iter()
-            .map(|r| serde_json::to_string(r).unwrap_or_default())
+            .map(|r| crate::report::json::row_json(r, Layout::default()))
             .collect(),
         events: result.events_read,
         rss_before_kb,
