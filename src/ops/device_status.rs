@@ -22,7 +22,7 @@ use crate::dropbox::team::TeamInfo;
 use crate::dropbox::team_log::EventScan;
 use crate::dropbox::{devices, members, team, ApiError, Transport};
 use crate::store::sync::{sync, SyncError};
-use crate::store::{open_for_run, store_path, EventStore, Span, StoreError};
+use crate::store::{open_for_run, store_path, EventStore, Rebuilt, Span, StoreError};
 
 /// What to report: validated, typed, free of any command-line form.
 #[derive(Debug, Clone)]
@@ -59,7 +59,7 @@ pub trait Observer: Sync {
     /// The team is known: callers print their header here.
     fn team(&self, _team: &TeamInfo) {}
     /// The event store was unreadable or old and was rebuilt; says why.
-    fn store_rebuilt(&self, _why: &str) {}
+    fn store_rebuilt(&self, _why: &Rebuilt) {}
     fn devices_progress(&self, _listed: usize) {}
     fn devices_listed(&self, _count: usize) {}
     /// Owners the API did not know (their rows keep empty names).

@@ -174,6 +174,49 @@ impl Messages {
         }
     }
 
+    /// The event store was written by another tbx version and starts anew.
+    pub fn store_other_version(&self, path: &Path, found: i64, current: i64) -> String {
+        if self.ja() {
+            format!(
+                "イベントストア {}: 別のバージョンの tbx が作成したもの (ストアのバージョン {found}、\
+                 この tbx は {current}) のため、新しく作り直しました",
+                path.display()
+            )
+        } else {
+            let which = if found < current {
+                "an older"
+            } else {
+                "a newer"
+            };
+            format!(
+                "event store {}: written by {which} tbx (store version {found}, this one uses \
+                 {current}); started a new one",
+                path.display()
+            )
+        }
+    }
+
+    /// The event store was damaged: moved aside (`moved_to`) or, with
+    /// `-no-cache`, deleted; `problem` is what the database said.
+    pub fn store_damaged(&self, problem: &str, moved_to: Option<&Path>) -> String {
+        match (self.ja(), moved_to) {
+            (true, Some(aside)) => format!(
+                "{problem}; 壊れたイベントストアを {} に移し、新しく作り直しました",
+                aside.display()
+            ),
+            (true, None) => {
+                format!("{problem}; 壊れたイベントストアを削除し、新しく作り直しました (-no-cache)")
+            }
+            (false, Some(aside)) => format!(
+                "{problem}; moved it to {} and started a new one",
+                aside.display()
+            ),
+            (false, None) => {
+                format!("{problem}; deleted it and started a new one (-no-cache)")
+            }
+        }
+    }
+
     /// `-auto-open` could not open the reports; `why` is the system's reason.
     pub fn auto_open_failed(&self, why: &str) -> String {
         if self.ja() {
@@ -572,6 +615,9 @@ mod tests {
             job(p);
             selection("status=enabled");
             auto_open_failed("no desktop");
+            store_other_version(p, 1, 2);
+            store_damaged("database disk image is malformed", Some(p));
+            store_damaged("database disk image is malformed", None);
             fetching();
             devices_found(2, 1);
             changes_found(3, 2, 1);

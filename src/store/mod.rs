@@ -22,7 +22,7 @@ use thiserror::Error;
 use crate::domain::change::{BackupChange, EventDevice, Person};
 use record::Compact;
 
-pub use open::{open_for_run, Opened};
+pub use open::{open_for_run, Opened, Rebuilt};
 pub use sync::Covered;
 
 #[derive(Debug, Error)]

@@ -24,7 +24,60 @@ pub(super) struct OpenError {
 /// A store ready for a run, with the line to show when it had to be rebuilt.
 pub struct Opened {
     pub store: EventStore,
-    pub notice: Option<String>,
+    /// Why the store starts empty, when a person should be told.
+    pub notice: Option<Rebuilt>,
+}
+
+/// Why a run's event store was started anew. `Display` is the English line
+/// for the job log; the console says it through `Messages`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rebuilt {
+    /// Written by a tbx with another store version (`found`; 0, from before
+    /// versions were kept, counts as 1).
+    OtherVersion { path: PathBuf, found: i64 },
+    /// Damaged or not a store: `problem` says how; the file was moved to
+    /// `moved_to`, or deleted (`None`) because `-no-cache` asked for a new one.
+    Damaged {
+        problem: String,
+        moved_to: Option<PathBuf>,
+    },
+}
+
+impl Rebuilt {
+    /// The version this tbx writes.
+    pub const CURRENT_VERSION: i64 = VERSION;
+}
+
+impl std::fmt::Display for Rebuilt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Rebuilt::OtherVersion { path, found } => {
+                let which = if *found < VERSION {
+                    "an older"
+                } else {
+                    "a newer"
+                };
+                write!(
+                    f,
+                    "event store {}: written by {which} tbx (store version {found}, this one uses \
+                     {VERSION}); started a new one",
+                    path.display()
+                )
+            }
+            Rebuilt::Damaged {
+                problem,
+                moved_to: Some(aside),
+            } => write!(
+                f,
+                "{problem}; moved it to {} and started a new one",
+                aside.display()
+            ),
+            Rebuilt::Damaged {
+                problem,
+                moved_to: None,
+            } => write!(f, "{problem}; deleted it and started a new one (-no-cache)"),
+        }
+    }
 }
 
 /// A store file just opened; `replaced` is the version it had when it was
@@ -114,22 +167,6 @@ fn drop_tables(tx: &Transaction) -> rusqlite::Result<bool> {
     Ok(!objects.is_empty())
 }
 
-/// The line that says why a store of another version starts empty.
-fn replaced_notice(path: &Path, found: i64) -> String {
-    // Stores written before versions were kept say 0: they are version 1.
-    let found = found.max(1);
-    let which = if found < VERSION {
-        "an older"
-    } else {
-        "a newer"
-    };
-    format!(
-        "event store {}: written by {which} tbx (store version {found}, this one uses \
-         {VERSION}); started a new one",
-        path.display()
-    )
-}
-
 /// Empties a store (`-no-cache`).
 const CLEAR: &str =
     "DELETE FROM events; DELETE FROM covered; DELETE FROM devices; DELETE FROM people;";
@@ -146,7 +183,7 @@ fn is_corrupt(e: &rusqlite::Error) -> bool {
 /// deleting a damaged file rather than clearing it; without, a damaged file
 /// is moved aside as `<name>.corrupt-<time>`. Either way a new one is made.
 pub fn open_for_run(path: &Path, rebuild: bool) -> Result<Opened, StoreError> {
-    let fresh = |notice: String| {
+    let fresh = |notice: Rebuilt| {
         open(path).map(|file| Opened {
             store: file.store,
             notice: Some(notice),
@@ -169,25 +206,28 @@ pub fn open_for_run(path: &Path, rebuild: bool) -> Result<Opened, StoreError> {
     };
     match opened {
         Ok(file) => Ok(Opened {
-            notice: file.replaced.map(|found| replaced_notice(path, found)),
+            // Stores written before versions were kept say 0: they are version 1.
+            notice: file.replaced.map(|found| Rebuilt::OtherVersion {
+                path: path.to_path_buf(),
+                found: found.max(1),
+            }),
             store: file.store,
         }),
         // Only damage: a store that is busy or unwritable is not ours to delete.
         Err(e) if e.corrupt && rebuild => {
             remove_with_journals(path)?;
-            fresh(format!(
-                "{}; deleted it and started a new one (-no-cache)",
-                e.error
-            ))
+            fresh(Rebuilt::Damaged {
+                problem: e.error.to_string(),
+                moved_to: None,
+            })
             .map_err(|e| e.error)
         }
         Err(e) if e.corrupt => {
             let aside = move_aside(path)?;
-            fresh(format!(
-                "{}; moved it to {} and started a new one",
-                e.error,
-                aside.display()
-            ))
+            fresh(Rebuilt::Damaged {
+                problem: e.error.to_string(),
+                moved_to: Some(aside),
+            })
             .map_err(|e| e.error)
         }
         Err(e) => Err(e.error),
@@ -304,7 +344,7 @@ mod tests {
         version_one(&path);
         let before = std::fs::metadata(&path).unwrap().len();
         let opened = open_for_run(&path, false).unwrap();
-        let notice = opened.notice.unwrap();
+        let notice = opened.notice.unwrap().to_string();
         assert!(
             notice.contains("old.db") && notice.contains("older tbx (store version 1"),
             "{notice}"
@@ -336,7 +376,11 @@ mod tests {
             .unwrap()
             .pragma_update(None, "user_version", VERSION + 1)
             .unwrap();
-        let notice = open_for_run(&path, false).unwrap().notice.unwrap();
+        let notice = open_for_run(&path, false)
+            .unwrap()
+            .notice
+            .unwrap()
+            .to_string();
         assert!(notice.contains("newer tbx (store version 3"), "{notice}");
         version_one(&path.with_extension("old"));
         let quiet = open_for_run(&path.with_extension("old"), true).unwrap();
@@ -363,7 +407,7 @@ mod tests {
         .unwrap();
         assert!(EventStore::open(&path).is_err());
         let opened = open_for_run(&path, false).unwrap();
-        let notice = opened.notice.unwrap();
+        let notice = opened.notice.unwrap().to_string();
         assert!(notice.contains("t.db.corrupt-"), "{notice}");
         assert!(!notice.contains('\n'));
         assert_eq!(opened.store.event_count().unwrap(), 0);
@@ -389,7 +433,7 @@ mod tests {
         file.set_len(len / 2).unwrap();
         drop(file);
         let opened = open_for_run(&path, false).unwrap();
-        assert!(opened.notice.unwrap().contains("malformed"));
+        assert!(opened.notice.unwrap().to_string().contains("malformed"));
         assert_eq!(opened.store.event_count().unwrap(), 0);
         assert_eq!(files(dir.path()).len(), 2);
     }
@@ -400,7 +444,7 @@ mod tests {
         let path = dir.path().join("t.db");
         std::fs::write(&path, b"garbage".repeat(1000)).unwrap();
         let opened = open_for_run(&path, true).unwrap();
-        assert!(opened.notice.unwrap().contains("deleted"));
+        assert!(opened.notice.unwrap().to_string().contains("deleted"));
         drop(opened.store);
         assert_eq!(files(dir.path()), ["t.db"], "nothing kept aside");
         filled(&path);

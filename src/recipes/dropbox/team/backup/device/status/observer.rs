@@ -14,6 +14,7 @@ use crate::job::{Job, Level};
 use crate::ops::device_status::{Observer, Phase};
 use crate::report::console::Console;
 use crate::report::progress::{Progress, Step};
+use crate::store::Rebuilt;
 
 /// Progress of `collect` on the console (spinners) and in the job log.
 pub struct RunObserver<'a> {
@@ -81,10 +82,21 @@ impl Observer for RunObserver<'_> {
         (self.on_team)(team);
     }
 
-    fn store_rebuilt(&self, why: &str) {
-        self.job
-            .log(Level::Warn, "event store rebuilt", json!({"why": why}));
-        self.console.warn(why);
+    fn store_rebuilt(&self, why: &Rebuilt) {
+        self.job.log(
+            Level::Warn,
+            "event store rebuilt",
+            json!({"why": why.to_string()}),
+        );
+        let text = self.console.messages();
+        self.console.warn(&match why {
+            Rebuilt::OtherVersion { path, found } => {
+                text.store_other_version(path, *found, Rebuilt::CURRENT_VERSION)
+            }
+            Rebuilt::Damaged { problem, moved_to } => {
+                text.store_damaged(problem, moved_to.as_deref())
+            }
+        });
     }
 
     fn devices_progress(&self, listed: usize) {
