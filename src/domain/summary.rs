@@ -77,7 +77,7 @@ pub fn summarize(rows: &[Row], stale_days: u32, now: DateTime<Utc>) -> Summary {
         ));
         member.2 += 1;
         member.3 |= is_enabled;
-        if row.updated_at.is_none_or(|t| t < stale_before) {
+        if device.updated_at().is_none_or(|t| t < stale_before) {
             stale_devices.push(StaleDevice {
                 email: row.owner.email.clone(),
                 host_name: device.host_name().to_string(),
