@@ -28,8 +28,7 @@ pub struct Opened {
     pub notice: Option<Rebuilt>,
 }
 
-/// Why a run's event store was started anew. `Display` is the English line
-/// for the job log; the console says it through `Messages`.
+/// Why a run's event store was started anew; `Messages` says it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rebuilt {
     /// Written by a tbx with another store version (`found`; 0, from before
@@ -46,38 +45,6 @@ pub enum Rebuilt {
 impl Rebuilt {
     /// The version this tbx writes.
     pub const CURRENT_VERSION: i64 = VERSION;
-}
-
-impl std::fmt::Display for Rebuilt {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Rebuilt::OtherVersion { path, found } => {
-                let which = if *found < VERSION {
-                    "an older"
-                } else {
-                    "a newer"
-                };
-                write!(
-                    f,
-                    "event store {}: written by {which} tbx (store version {found}, this one uses \
-                     {VERSION}); started a new one",
-                    path.display()
-                )
-            }
-            Rebuilt::Damaged {
-                problem,
-                moved_to: Some(aside),
-            } => write!(
-                f,
-                "{problem}; moved it to {} and started a new one",
-                aside.display()
-            ),
-            Rebuilt::Damaged {
-                problem,
-                moved_to: None,
-            } => write!(f, "{problem}; deleted it and started a new one (-no-cache)"),
-        }
-    }
 }
 
 /// A store file just opened; `replaced` is the version it had when it was
@@ -344,12 +311,13 @@ mod tests {
         version_one(&path);
         let before = std::fs::metadata(&path).unwrap().len();
         let opened = open_for_run(&path, false).unwrap();
-        let notice = opened.notice.unwrap().to_string();
-        assert!(
-            notice.contains("old.db") && notice.contains("older tbx (store version 1"),
-            "{notice}"
+        assert_eq!(
+            opened.notice,
+            Some(Rebuilt::OtherVersion {
+                path: path.clone(),
+                found: 1
+            })
         );
-        assert!(!notice.contains('\n'));
         let store = opened.store;
         assert_eq!(store.event_count().unwrap(), 0);
         assert!(store.covered().unwrap().is_empty(), "its ranges went too");
@@ -376,12 +344,14 @@ mod tests {
             .unwrap()
             .pragma_update(None, "user_version", VERSION + 1)
             .unwrap();
-        let notice = open_for_run(&path, false)
-            .unwrap()
-            .notice
-            .unwrap()
-            .to_string();
-        assert!(notice.contains("newer tbx (store version 3"), "{notice}");
+        let notice = open_for_run(&path, false).unwrap().notice;
+        assert_eq!(
+            notice,
+            Some(Rebuilt::OtherVersion {
+                path: path.clone(),
+                found: VERSION + 1
+            })
+        );
         version_one(&path.with_extension("old"));
         let quiet = open_for_run(&path.with_extension("old"), true).unwrap();
         assert!(quiet.notice.is_none(), "-no-cache asked for an empty store");
@@ -407,9 +377,17 @@ mod tests {
         .unwrap();
         assert!(EventStore::open(&path).is_err());
         let opened = open_for_run(&path, false).unwrap();
-        let notice = opened.notice.unwrap().to_string();
-        assert!(notice.contains("t.db.corrupt-"), "{notice}");
-        assert!(!notice.contains('\n'));
+        let Some(Rebuilt::Damaged {
+            moved_to: Some(aside),
+            ..
+        }) = opened.notice
+        else {
+            panic!("{:?}", opened.notice)
+        };
+        assert!(
+            aside.to_string_lossy().contains("t.db.corrupt-"),
+            "{aside:?}"
+        );
         assert_eq!(opened.store.event_count().unwrap(), 0);
         let names = files(dir.path());
         assert_eq!(names.len(), 2, "{names:?}");
@@ -433,7 +411,10 @@ mod tests {
         file.set_len(len / 2).unwrap();
         drop(file);
         let opened = open_for_run(&path, false).unwrap();
-        assert!(opened.notice.unwrap().to_string().contains("malformed"));
+        let Some(Rebuilt::Damaged { problem, .. }) = &opened.notice else {
+            panic!("{:?}", opened.notice)
+        };
+        assert!(problem.contains("malformed"), "{problem}");
         assert_eq!(opened.store.event_count().unwrap(), 0);
         assert_eq!(files(dir.path()).len(), 2);
     }
@@ -444,7 +425,11 @@ mod tests {
         let path = dir.path().join("t.db");
         std::fs::write(&path, b"garbage".repeat(1000)).unwrap();
         let opened = open_for_run(&path, true).unwrap();
-        assert!(opened.notice.unwrap().to_string().contains("deleted"));
+        assert!(
+            matches!(opened.notice, Some(Rebuilt::Damaged { moved_to: None, .. })),
+            "deleted, not moved: {:?}",
+            opened.notice
+        );
         drop(opened.store);
         assert_eq!(files(dir.path()), ["t.db"], "nothing kept aside");
         filled(&path);

@@ -13,6 +13,7 @@ use crate::dropbox::team_log::EventScan;
 use crate::job::{Job, Level};
 use crate::ops::device_status::{Observer, Phase};
 use crate::report::console::Console;
+use crate::report::messages::{Lang, Messages};
 use crate::report::progress::{Progress, Step};
 use crate::store::Rebuilt;
 
@@ -83,20 +84,20 @@ impl Observer for RunObserver<'_> {
     }
 
     fn store_rebuilt(&self, why: &Rebuilt) {
-        self.job.log(
-            Level::Warn,
-            "event store rebuilt",
-            json!({"why": why.to_string()}),
-        );
-        let text = self.console.messages();
-        self.console.warn(&match why {
+        let say = |text: Messages| match why {
             Rebuilt::OtherVersion { path, found } => {
                 text.store_other_version(path, *found, Rebuilt::CURRENT_VERSION)
             }
             Rebuilt::Damaged { problem, moved_to } => {
                 text.store_damaged(problem, moved_to.as_deref())
             }
-        });
+        };
+        self.job.log(
+            Level::Warn,
+            "event store rebuilt",
+            json!({"why": say(Messages(Lang::En))}),
+        );
+        self.console.warn(&say(self.console.messages()));
     }
 
     fn devices_progress(&self, listed: usize) {
