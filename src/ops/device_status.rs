@@ -18,6 +18,7 @@ use crate::domain::history::{HistoryLog, HistoryRow};
 use crate::domain::period::Period;
 use crate::domain::row::{build_rows, sort_rows, unlinked_rows, LinkedDevice, Owner, Row};
 use crate::domain::select::Selection;
+use crate::domain::summary::{summarize, Summary};
 use crate::dropbox::team::TeamInfo;
 use crate::dropbox::team_log::EventScan;
 use crate::dropbox::{devices, members, team, ApiError, Transport};
@@ -33,6 +34,9 @@ pub struct StatusQuery {
     pub include_unlinked: bool,
     /// Also the history of changes of the devices reported.
     pub history: bool,
+    /// Also the summary, counting devices inactive for more than this many
+    /// days as stale.
+    pub summary_stale_days: Option<u32>,
     /// Rebuild the event store instead of reusing it.
     pub no_cache: bool,
     /// Requests in flight at most (the transport enforces it; this sizes
@@ -93,6 +97,8 @@ pub struct StatusResult {
     pub rows: Vec<Row>,
     /// With `history`: the changes of the devices in `rows`, by time.
     pub history: Option<Vec<HistoryRow>>,
+    /// With `summary_stale_days`: the numbers of `rows` as of `now`.
+    pub summary: Option<Summary>,
     /// Linked desktop clients listed (before filters).
     pub devices_listed: usize,
     pub owners_found: usize,
@@ -150,10 +156,14 @@ pub async fn collect(
         duplicates: scanned.fold.duplicates(),
     };
     let (rows, history) = assemble(devices, &owners, scanned, query);
+    let summary = query
+        .summary_stale_days
+        .map(|stale_days| summarize(&rows, stale_days, now));
     Ok(StatusResult {
         team,
         rows,
         history,
+        summary,
         devices_listed,
         owners_found,
         stats,

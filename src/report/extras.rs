@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::domain::period::{format_dropbox_time, Period};
 use crate::domain::row::{Layout, Row};
-use crate::domain::summary::{summarize, Summary};
+use crate::domain::summary::Summary;
 use crate::report::html::{self, PageInfo};
 
 /// Reports beyond tbx's `devices` (opt-in, so tbx's output stays as it is).
@@ -46,12 +46,17 @@ struct SummaryDocument<'a> {
     summary: &'a Summary,
 }
 
-/// The wanted extra reports as (file name, content).
-pub fn render(wanted: ExtraReports, info: &RunInfo<'_>, rows: &[Row]) -> Vec<(String, String)> {
-    if !wanted.summary && !wanted.html {
+/// The wanted extra reports as (file name, content), from the rows and
+/// their summary (which the caller computed when either was wanted).
+pub fn render(
+    wanted: ExtraReports,
+    info: &RunInfo<'_>,
+    rows: &[Row],
+    summary: Option<&Summary>,
+) -> Vec<(String, String)> {
+    let Some(summary) = summary.filter(|_| wanted.summary || wanted.html) else {
         return Vec::new();
-    }
-    let summary = summarize(rows, wanted.stale_days, info.now);
+    };
     let start = format_dropbox_time(info.period.start);
     let end = info.period.end.map(format_dropbox_time);
     let generated = format_dropbox_time(info.now);
@@ -65,7 +70,7 @@ pub fn render(wanted: ExtraReports, info: &RunInfo<'_>, rows: &[Row]) -> Vec<(St
             },
             filter: info.filter,
             generated: generated.clone(),
-            summary: &summary,
+            summary,
         };
         files.push((
             "summary.json".to_string(),
@@ -85,7 +90,7 @@ pub fn render(wanted: ExtraReports, info: &RunInfo<'_>, rows: &[Row]) -> Vec<(St
         };
         files.push((
             "devices.html".to_string(),
-            html::render(&page, rows, &summary, info.layout),
+            html::render(&page, rows, summary, info.layout),
         ));
     }
     files

@@ -186,7 +186,7 @@ impl Run<'_> {
             now: self.now,
             layout: options.layout(),
         };
-        let extras = extras::render(options.extras, &info, &result.rows);
+        let extras = extras::render(options.extras, &info, &result.rows, result.summary.as_ref());
         let progress = Progress::new(!options.common.quiet);
         let step = progress.step(&self.console.messages().step_write(result.rows.len()));
         let reports = write_reports(

@@ -227,6 +227,8 @@ impl StatusOptions {
             selection: self.selection.clone(),
             include_unlinked: self.include_unlinked,
             history: self.extras.history,
+            summary_stale_days: (self.extras.summary || self.extras.html)
+                .then_some(self.extras.stale_days),
             no_cache: self.no_cache,
             concurrency: self.common.concurrency,
             home: home.to_path_buf(),
