@@ -54,7 +54,7 @@ pub fn render(
     rows: &[Row],
     summary: Option<&Summary>,
 ) -> Vec<(String, String)> {
-    let Some(summary) = summary.filter(|_| wanted.summary || wanted.html) else {
+    let Some(summary) = summary else {
         return Vec::new();
     };
     let start = format_dropbox_time(info.period.start);

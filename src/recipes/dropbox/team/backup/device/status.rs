@@ -78,6 +78,7 @@ pub async fn exec(
         options,
         job: &job,
         console: &console,
+        progress: Progress::new(!common.quiet),
         home: &home,
         now,
     };
@@ -90,6 +91,8 @@ struct Run<'a> {
     options: &'a StatusOptions,
     job: &'a Arc<Job>,
     console: &'a Console,
+    /// Spinners on stderr, one per step while it runs.
+    progress: Progress,
     home: &'a Path,
     now: DateTime<Utc>,
 }
@@ -103,8 +106,7 @@ impl Run<'_> {
     ) -> Result<Finished, RecipeError> {
         let transport = transport_for(target, tokens, &self.options.common, self.job)?;
         let on_team = |team: &TeamInfo| self.header(team, &extra_header);
-        let observer =
-            RunObserver::new(self.job, self.console, self.options.common.quiet, &on_team);
+        let observer = RunObserver::new(self.job, self.console, &self.progress, &on_team);
         let query = self.options.query(self.home);
         let result = device_status::collect(&transport, &query, self.now, &observer).await?;
         drop(observer);
@@ -179,16 +181,18 @@ impl Run<'_> {
         } else {
             Formats::ALL
         };
+        let layout = options.layout();
         let info = RunInfo {
             team: &result.team.name,
             period: &options.period,
             filter: &options.selection.describe(),
             now: self.now,
-            layout: options.layout(),
+            layout,
         };
         let extras = extras::render(options.extras, &info, &result.rows, result.summary.as_ref());
-        let progress = Progress::new(!options.common.quiet);
-        let step = progress.step(&self.console.messages().step_write(result.rows.len()));
+        let step = self
+            .progress
+            .step(&self.console.messages().step_write(result.rows.len()));
         let reports = write_reports(
             &self.job.reports,
             &ReportSet {
@@ -196,7 +200,7 @@ impl Run<'_> {
                 rows: &result.rows,
                 filter: options.common.output_filter.as_deref(),
                 formats,
-                layout: options.layout(),
+                layout,
                 extras: &extras,
                 history: result.history.as_deref(),
             },

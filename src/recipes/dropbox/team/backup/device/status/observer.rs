@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use serde_json::json;
@@ -23,25 +24,25 @@ pub struct RunObserver<'a> {
     console: &'a Console,
     /// Prints the header once the team is known.
     on_team: &'a (dyn Fn(&TeamInfo) + Sync),
-    progress: Progress,
+    progress: &'a Progress,
     steps: Mutex<HashMap<Phase, Step>>,
-    pages_shown: Mutex<u64>,
+    pages_shown: AtomicU64,
 }
 
 impl<'a> RunObserver<'a> {
     pub fn new(
         job: &'a Job,
         console: &'a Console,
-        quiet: bool,
+        progress: &'a Progress,
         on_team: &'a (dyn Fn(&TeamInfo) + Sync),
     ) -> Self {
         Self {
             job,
             console,
             on_team,
-            progress: Progress::new(!quiet),
+            progress,
             steps: Mutex::new(HashMap::new()),
-            pages_shown: Mutex::new(0),
+            pages_shown: AtomicU64::new(0),
         }
     }
 
@@ -120,13 +121,9 @@ impl Observer for RunObserver<'_> {
     }
 
     fn events_progress(&self, scan: &EventScan) {
-        let Ok(mut shown) = self.pages_shown.lock() else {
-            return;
-        };
-        if scan.pages == *shown {
+        if self.pages_shown.swap(scan.pages, Ordering::Relaxed) == scan.pages {
             return;
         }
-        *shown = scan.pages;
         self.with_step(Phase::Events, |step| {
             step.update(format!(
                 "{} status changes, {} pages, {:.0} events/s",
