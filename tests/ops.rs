@@ -159,3 +159,43 @@ fn a_second_collect_of_a_settled_period_reads_only_the_store() {
         assert_eq!(a.timestamp, b.timestamp);
     }
 }
+
+#[test]
+fn a_small_team_lists_its_members_while_the_devices_still_page() {
+    // 120 members, 25 a device page: five device calls. A team of up to
+    // 1,000 members is one `list_v2` call, never more than looking owners
+    // up, so it starts at the first owner, not after the last device page.
+    let sim = common::start(team(120, 3));
+    let home = tempfile::tempdir().unwrap();
+    let period = Period {
+        start: anchor() - Duration::days(30),
+        end: Some(anchor()),
+    };
+    let observer = Recorder::default();
+    let result = block_on(collect(
+        &transport(&sim),
+        &query(home.path(), period),
+        utc("2026-12-01T00:00:00Z"),
+        &observer,
+    ))
+    .unwrap();
+    assert!(sim.calls("team/devices/list_members_devices") >= 4);
+    let phases = observer.phases.lock().unwrap().clone();
+    let at = |p| phases.iter().position(|x| *x == p).unwrap();
+    assert!(
+        at((Phase::Owners, true)) < at((Phase::Devices, false)),
+        "owners started while devices paged: {phases:?}"
+    );
+    assert_eq!(sim.calls("team/members/list_v2"), 1);
+    assert_eq!(sim.calls("team/members/get_info_v2"), 0);
+    assert!(result.rows.iter().all(|r| !r.owner.email.is_empty()));
+    assert_eq!(
+        result.owners_found,
+        result
+            .rows
+            .iter()
+            .map(|r| r.device.team_member_id())
+            .collect::<std::collections::HashSet<_>>()
+            .len()
+    );
+}

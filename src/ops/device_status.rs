@@ -287,7 +287,9 @@ async fn members_while_listing(
         let changed = progress.changed.notified();
         if progress.owners.load(Ordering::SeqCst) > worth_it {
             observer.phase_started(Phase::Owners);
-            return members::list_members(transport).await.map(EarlyOwners::Listed);
+            return members::list_members(transport)
+                .await
+                .map(EarlyOwners::Listed);
         }
         if progress.done.load(Ordering::SeqCst) {
             return Ok(EarlyOwners::NotListed(Some(size)));
