@@ -377,7 +377,7 @@ fn block_on_interruptible<F: Future>(future: F) -> Result<Option<F::Output>, std
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    Ok(runtime.block_on(async {
+    let output = runtime.block_on(async {
         // Listening before the future first runs: a signal sent as soon as
         // it prints something (the simulator's "Press Ctrl-C") is caught.
         let stop = listen_for_stop();
@@ -385,8 +385,18 @@ fn block_on_interruptible<F: Future>(future: F) -> Result<Option<F::Output>, std
             output = future => Some(output),
             () = stop => None,
         }
-    }))
+    });
+    if output.is_none() {
+        // Work on blocking threads cannot be cancelled: the store's writer
+        // rolls back at once when its queue closes, but reading back a
+        // million events could hold the exit for seconds.
+        runtime.shutdown_timeout(STOP_GRACE);
+    }
+    Ok(output)
 }
+
+/// How long a stopped run waits for its blocking threads.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Waits on a signal listener, or forever if it could not be set up (the
 /// signal keeps its default action rather than reading as a stop request).
