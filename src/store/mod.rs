@@ -9,6 +9,7 @@
 //! here.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher, RandomState};
 use std::path::{Path, PathBuf};
 
 mod open;
@@ -129,14 +130,12 @@ pub fn store_path(home: &Path, team_id: &str) -> PathBuf {
 pub struct Batch<'a> {
     tx: Transaction<'a>,
     store: &'a EventStore,
-    /// Ids of devices and people met lately, to spare a lookup for each
-    /// event; bounded, since a team may have a hundred thousand of each.
-    devices: HashMap<EventDevice, i64>,
-    people: HashMap<Person, i64>,
+    /// Ids of the devices and people this batch met, by digest: a lookup
+    /// in SQLite for each event would cost more than the rest of its
+    /// insert, and digests keep the cache at a few bytes a device.
+    ids: HashMap<u128, i64>,
+    keys: RandomState,
 }
-
-/// Entries each id cache of a batch holds before it starts again.
-const ID_CACHE: usize = 4096;
 
 impl Batch<'_> {
     /// Adds one fetched event; a stored one stays (with its arrival order).
@@ -173,7 +172,8 @@ impl Batch<'_> {
     }
 
     fn device_id(&mut self, d: &EventDevice) -> Result<i64, StoreError> {
-        if let Some(id) = self.devices.get(d) {
+        let digest = self.digest(0, d);
+        if let Some(id) = self.ids.get(&digest) {
             return Ok(*id);
         }
         let values = params![
@@ -185,24 +185,31 @@ impl Batch<'_> {
             d.platform
         ];
         let id = self.intern(record::FIND_DEVICE, record::INSERT_DEVICE, values)?;
-        if self.devices.len() >= ID_CACHE {
-            self.devices.clear();
-        }
-        self.devices.insert(d.clone(), id);
+        self.ids.insert(digest, id);
         Ok(id)
     }
 
     fn person_id(&mut self, p: &Person) -> Result<i64, StoreError> {
-        if let Some(id) = self.people.get(p) {
+        let digest = self.digest(1, p);
+        if let Some(id) = self.ids.get(&digest) {
             return Ok(*id);
         }
         let values = params![p.id, p.email, p.name];
         let id = self.intern(record::FIND_PERSON, record::INSERT_PERSON, values)?;
-        if self.people.len() >= ID_CACHE {
-            self.people.clear();
-        }
-        self.people.insert(p.clone(), id);
+        self.ids.insert(digest, id);
         Ok(id)
+    }
+
+    /// 128 bits of SipHash under this process's random keys, with the
+    /// table: two outputs of one pass (its state is 256 bits), so two
+    /// values that differ meet the same digest with a probability of about
+    /// 2^-128, whatever their text.
+    fn digest(&self, table: u8, value: &impl Hash) -> u128 {
+        let mut hasher = self.keys.build_hasher();
+        (table, value).hash(&mut hasher);
+        let one = hasher.finish();
+        hasher.write_u8(0xff);
+        (u128::from(one) << 64) | u128::from(hasher.finish())
     }
 
     /// The id of the row `values` describe, added if there is none yet.
@@ -305,8 +312,8 @@ impl EventStore {
         Ok(Batch {
             tx,
             store: self,
-            devices: HashMap::new(),
-            people: HashMap::new(),
+            ids: HashMap::new(),
+            keys: RandomState::new(),
         })
     }
 

@@ -139,8 +139,13 @@ pub fn updated_column(time: i64, updated: &str) -> Compact<'_> {
     if updated.is_empty() {
         return Compact::Null;
     }
-    match parse_dropbox_time(updated) {
-        Some(t) if format_dropbox_time(t) == updated => Compact::Int(time - t.timestamp()),
+    // The length test spares parsing text that cannot be canonical.
+    let parsed = (updated.len() == 20).then(|| parse_dropbox_time(updated));
+    match parsed.flatten() {
+        // A leap second (nanoseconds past 1e9) would not read back.
+        Some(t) if t.timestamp_subsec_nanos() == 0 && format_dropbox_time(t) == updated => {
+            Compact::Int(time - t.timestamp())
+        }
         _ => Compact::Text(updated),
     }
 }
@@ -176,8 +181,9 @@ fn status_at(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<BackupStatu
 fn actor_kind_at(row: &Row<'_>, index: usize) -> rusqlite::Result<String> {
     let value = row.get_ref(index)?;
     let kind = match value {
-        ValueRef::Integer(n) => usize::try_from(n - 1)
-            .ok()
+        ValueRef::Integer(n) => n
+            .checked_sub(1)
+            .and_then(|i| usize::try_from(i).ok())
             .and_then(|i| ACTOR_KINDS.get(i))
             .map(|k| k.to_string()),
         other => text_of(other).map(Option::unwrap_or_default),
@@ -295,6 +301,7 @@ mod tests {
         for odd in [
             "2026-07-14T09:12:40.5Z",
             "2026-07-14T11:12:40+02:00",
+            "2016-12-31T23:59:60Z",
             "soon",
         ] {
             assert!(matches!(updated_column(t, odd), Compact::Text(x) if x == odd));
