@@ -133,7 +133,7 @@ pub struct Batch<'a> {
     /// Ids of the devices and people this batch met, by digest: a lookup
     /// in SQLite for each event would cost more than the rest of its
     /// insert, and digests keep the cache at a few bytes a device.
-    ids: HashMap<u128, i64>,
+    ids: HashMap<[u64; 2], i64>,
     keys: RandomState,
 }
 
@@ -203,13 +203,14 @@ impl Batch<'_> {
     /// 128 bits of SipHash under this process's random keys, with the
     /// table: two outputs of one pass (its state is 256 bits), so two
     /// values that differ meet the same digest with a probability of about
-    /// 2^-128, whatever their text.
-    fn digest(&self, table: u8, value: &impl Hash) -> u128 {
+    /// 2^-128, whatever their text. (Two words, not a `u128`, whose
+    /// alignment would pad each cache entry to 32 bytes.)
+    fn digest(&self, table: u8, value: &impl Hash) -> [u64; 2] {
         let mut hasher = self.keys.build_hasher();
         (table, value).hash(&mut hasher);
         let one = hasher.finish();
         hasher.write_u8(0xff);
-        (u128::from(one) << 64) | u128::from(hasher.finish())
+        [one, hasher.finish()]
     }
 
     /// The id of the row `values` describe, added if there is none yet.
