@@ -21,10 +21,13 @@ use crate::domain::status::BackupStatus;
 pub const VERSION: i64 = 2;
 
 /// Columns without a declared type keep what is put in them, integer or
-/// text, as it is.
+/// text, as it is. Events are clustered by time and arrival (replay reads
+/// them in that order, without an index); devices and people are found by
+/// a digest of their text, so the index that finds them stays small.
 pub const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS devices (
         id INTEGER PRIMARY KEY,
+        digest INTEGER NOT NULL,
         session_id TEXT,
         host_name TEXT NOT NULL,
         ip_address TEXT NOT NULL,
@@ -32,18 +35,19 @@ pub const SCHEMA: &str = "
         client_version TEXT NOT NULL,
         platform TEXT NOT NULL
     );
-    CREATE INDEX IF NOT EXISTS devices_by_session ON devices (session_id, host_name);
+    CREATE INDEX IF NOT EXISTS devices_by_digest ON devices (digest);
     CREATE TABLE IF NOT EXISTS people (
         id INTEGER PRIMARY KEY,
+        digest INTEGER NOT NULL,
         member_id TEXT NOT NULL,
         email TEXT NOT NULL,
         name TEXT NOT NULL
     );
-    CREATE INDEX IF NOT EXISTS people_by_id ON people (member_id, email);
+    CREATE INDEX IF NOT EXISTS people_by_digest ON people (digest);
     CREATE TABLE IF NOT EXISTS events (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        fingerprint INTEGER NOT NULL UNIQUE,
         time INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        fingerprint INTEGER NOT NULL UNIQUE,
         nanos INTEGER NOT NULL,
         device INTEGER NOT NULL,
         updated,
@@ -51,9 +55,10 @@ pub const SCHEMA: &str = "
         new NOT NULL,
         actor_kind,
         actor INTEGER NOT NULL,
-        member INTEGER NOT NULL
-    );
-    CREATE INDEX IF NOT EXISTS events_by_time ON events (time);
+        member INTEGER NOT NULL,
+        PRIMARY KEY (time, seq)
+    ) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS arrivals (next INTEGER NOT NULL);
     CREATE TABLE IF NOT EXISTS covered (
         start INTEGER NOT NULL,
         end INTEGER NOT NULL,
@@ -61,31 +66,59 @@ pub const SCHEMA: &str = "
     );";
 
 /// Fails on a file of another shape, before a run relies on it.
-pub const SHAPE_CHECK: &str = "SELECT e.seq, e.fingerprint, e.time, e.nanos, e.device, e.updated,
-        e.previous, e.new, e.actor_kind, e.actor, e.member, d.session_id, d.host_name,
-        d.ip_address, d.client_type, d.client_version, d.platform, p.member_id, p.email,
-        p.name, c.start, c.end, c.fetched
-    FROM events e, devices d, people p, covered c LIMIT 0";
+pub const SHAPE_CHECK: &str = "SELECT e.time, e.seq, e.fingerprint, e.nanos, e.device,
+        e.updated, e.previous, e.new, e.actor_kind, e.actor, e.member, d.digest, d.session_id,
+        d.host_name, d.ip_address, d.client_type, d.client_version, d.platform, p.digest,
+        p.member_id, p.email, p.name, r.next, c.start, c.end, c.fetched
+    FROM events e, devices d, people p, arrivals r, covered c LIMIT 0";
 
 pub const INSERT_EVENT: &str = "INSERT OR IGNORE INTO events
-    (fingerprint, time, nanos, device, updated, previous, new, actor_kind, actor, member)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+    (time, seq, fingerprint, nanos, device, updated, previous, new, actor_kind, actor, member)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
 
-pub const FIND_DEVICE: &str = "SELECT id FROM devices WHERE session_id IS ?1 AND host_name = ?2
-    AND ip_address = ?3 AND client_type = ?4 AND client_version = ?5 AND platform = ?6";
+/// The sequence number the next arriving event gets.
+pub const NEXT_ARRIVAL: &str = "SELECT next FROM arrivals";
+
+pub const FIND_DEVICE: &str = "SELECT id FROM devices WHERE digest = ?1 AND session_id IS ?2
+    AND host_name = ?3 AND ip_address = ?4 AND client_type = ?5 AND client_version = ?6
+    AND platform = ?7";
 
 pub const INSERT_DEVICE: &str = "INSERT INTO devices
-    (session_id, host_name, ip_address, client_type, client_version, platform)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+    (digest, session_id, host_name, ip_address, client_type, client_version, platform)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 
 pub const FIND_PERSON: &str =
-    "SELECT id FROM people WHERE member_id = ?1 AND email = ?2 AND name = ?3";
+    "SELECT id FROM people WHERE digest = ?1 AND member_id = ?2 AND email = ?3 AND name = ?4";
 
-pub const INSERT_PERSON: &str = "INSERT INTO people (member_id, email, name) VALUES (?1, ?2, ?3)";
+pub const INSERT_PERSON: &str =
+    "INSERT INTO people (digest, member_id, email, name) VALUES (?1, ?2, ?3, ?4)";
+
+/// A digest of texts that stays the same from run to run and build to
+/// build (FNV-1a over each text with its length): it only narrows the
+/// search, the texts themselves are compared.
+pub fn stable_digest(texts: &[Option<&str>]) -> i64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for b in bytes {
+            hash = (hash ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    for text in texts {
+        match text {
+            None => eat(&[0]),
+            Some(t) => {
+                eat(&[1]);
+                eat(&(t.len() as u64).to_le_bytes());
+                eat(t.as_bytes());
+            }
+        }
+    }
+    hash as i64
+}
 
 /// Every stored event in `[?1, ?2)` with what it references, by time and
 /// then order of arrival. CROSS JOIN keeps `events` the outer loop, read
-/// through its time index in that order.
+/// in the order of its key.
 pub const SELECT_IN: &str = "SELECT e.seq, e.fingerprint, e.time, e.nanos, e.updated,
         e.previous, e.new, e.actor_kind,
         d.session_id, d.host_name, d.ip_address, d.client_type, d.client_version, d.platform,
@@ -280,6 +313,19 @@ pub mod sample {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_digest_tells_apart_where_one_text_ends() {
+        let d = stable_digest;
+        assert_eq!(d(&[Some("ab"), Some("c")]), d(&[Some("ab"), Some("c")]));
+        assert_ne!(d(&[Some("ab"), Some("c")]), d(&[Some("a"), Some("bc")]));
+        assert_ne!(d(&[None, Some("")]), d(&[Some(""), None]));
+        assert_eq!(
+            d(&[Some("x")]),
+            -1_974_788_690_131_445_105,
+            "the same in every build"
+        );
+    }
 
     #[test]
     fn small_values_become_integers_and_others_stay_text() {
