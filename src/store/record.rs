@@ -1,4 +1,4 @@
-//! How a `BackupChange` lies in the store: its schema (version 2) and the
+//! How a `BackupChange` lies in the store: its schema (version 3) and the
 //! mapping of each field to a column. An event row is a few integers: the
 //! computer and the people it names are kept once each (`devices`,
 //! `people`) and referenced by id, and the values that repeat on every
@@ -8,22 +8,26 @@
 //! (0 for most events); a value outside those forms (a new status tag,
 //! an `updated` of another format) is kept as its text, in the same column.
 
-use chrono::DateTime;
+use chrono::{DateTime, NaiveDate};
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Row, ToSql};
 
 use crate::domain::change::{Actor, BackupChange, EventDevice, Person};
-use crate::domain::period::{format_dropbox_time, parse_dropbox_time};
+use crate::domain::period::format_dropbox_time;
 use crate::domain::status::BackupStatus;
 
 /// `PRAGMA user_version` of this layout. Files without one (version 0)
-/// were written before it and kept each event's JSON.
-pub const VERSION: i64 = 2;
+/// were written before it and kept each event's JSON; version 2 kept
+/// events by rowid with a time index, and fingerprints of an unstable hash.
+pub const VERSION: i64 = 3;
 
 /// Columns without a declared type keep what is put in them, integer or
-/// text, as it is. Events are clustered by time and arrival (replay reads
-/// them in that order, without an index); devices and people are found by
-/// a digest of their text, so the index that finds them stays small.
+/// text, as it is. Events are clustered by time and fingerprint: the same
+/// event has the same time and fingerprint, so the key alone keeps it once
+/// (no second index to update per insert), and replay reads the key in
+/// time order, sorting only each second's few events by arrival (`seq`).
+/// Devices and people are found by a digest of their text, so the index
+/// that finds them stays small.
 pub const SCHEMA: &str = "
     CREATE TABLE IF NOT EXISTS devices (
         id INTEGER PRIMARY KEY,
@@ -46,8 +50,8 @@ pub const SCHEMA: &str = "
     CREATE INDEX IF NOT EXISTS people_by_digest ON people (digest);
     CREATE TABLE IF NOT EXISTS events (
         time INTEGER NOT NULL,
+        fingerprint INTEGER NOT NULL,
         seq INTEGER NOT NULL,
-        fingerprint INTEGER NOT NULL UNIQUE,
         nanos INTEGER NOT NULL,
         device INTEGER NOT NULL,
         updated,
@@ -56,7 +60,7 @@ pub const SCHEMA: &str = "
         actor_kind,
         actor INTEGER NOT NULL,
         member INTEGER NOT NULL,
-        PRIMARY KEY (time, seq)
+        PRIMARY KEY (time, fingerprint)
     ) WITHOUT ROWID;
     CREATE TABLE IF NOT EXISTS arrivals (next INTEGER NOT NULL);
     CREATE TABLE IF NOT EXISTS covered (
@@ -118,7 +122,8 @@ pub fn stable_digest(texts: &[Option<&str>]) -> i64 {
 
 /// Every stored event in `[?1, ?2)` with what it references, by time and
 /// then order of arrival. CROSS JOIN keeps `events` the outer loop, read
-/// in the order of its key.
+/// in the order of its key (time first); SQLite sorts only the events of
+/// one second by `seq`.
 pub const SELECT_IN: &str = "SELECT e.seq, e.fingerprint, e.time, e.nanos, e.updated,
         e.previous, e.new, e.actor_kind,
         d.session_id, d.host_name, d.ip_address, d.client_type, d.client_version, d.platform,
@@ -172,15 +177,40 @@ pub fn updated_column(time: i64, updated: &str) -> Compact<'_> {
     if updated.is_empty() {
         return Compact::Null;
     }
-    // The length test spares parsing text that cannot be canonical.
-    let parsed = (updated.len() == 20).then(|| parse_dropbox_time(updated));
-    match parsed.flatten() {
-        // A leap second (nanoseconds past 1e9) would not read back.
-        Some(t) if t.timestamp_subsec_nanos() == 0 && format_dropbox_time(t) == updated => {
-            Compact::Int(time - t.timestamp())
-        }
-        _ => Compact::Text(updated),
+    match canonical_seconds(updated) {
+        Some(t) => Compact::Int(time - t),
+        None => Compact::Text(updated),
     }
+}
+
+/// The Unix time of a timestamp in the one form `format_dropbox_time`
+/// writes (`2026-07-14T09:12:40Z`), read by hand: every stored event has
+/// one, and chrono's parser and formatter took a tenth of an insert. A
+/// leap second (`:60`) has no such time and stays text.
+fn canonical_seconds(text: &str) -> Option<i64> {
+    let b = text.as_bytes();
+    let shape = b.len() == 20
+        && [
+            (4, b'-'),
+            (7, b'-'),
+            (10, b'T'),
+            (13, b':'),
+            (16, b':'),
+            (19, b'Z'),
+        ]
+        .iter()
+        .all(|&(at, c)| b[at] == c);
+    if !shape {
+        return None;
+    }
+    let number = |from: usize, to: usize| {
+        b[from..to].iter().try_fold(0u32, |n, &d| {
+            d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
+        })
+    };
+    let date = NaiveDate::from_ymd_opt(number(0, 4)? as i32, number(5, 7)?, number(8, 10)?)?;
+    let t = date.and_hms_opt(number(11, 13)?, number(14, 16)?, number(17, 19)?)?;
+    Some(t.and_utc().timestamp())
 }
 
 /// A value this layout never writes, in the column at `index`.
@@ -351,6 +381,42 @@ mod tests {
             "soon",
         ] {
             assert!(matches!(updated_column(t, odd), Compact::Text(x) if x == odd));
+        }
+    }
+
+    #[test]
+    fn the_hand_reader_of_updated_agrees_with_chrono() {
+        use crate::domain::period::parse_dropbox_time;
+        let by_chrono = |text: &str| {
+            parse_dropbox_time(text)
+                .filter(|t| t.timestamp_subsec_nanos() == 0 && format_dropbox_time(*t) == text)
+                .map(|t| t.timestamp())
+        };
+        let mut texts: Vec<String> = (0..3000i64)
+            .map(|i| {
+                format_dropbox_time(
+                    DateTime::from_timestamp(i * 15_485_863 - 9_000_000_000, 0).unwrap(),
+                )
+            })
+            .collect();
+        texts.extend(
+            [
+                "2024-02-29T00:00:00Z",
+                "2023-02-29T00:00:00Z",
+                "2026-13-01T00:00:00Z",
+                "2026-00-10T00:00:00Z",
+                "2026-07-14T24:00:00Z",
+                "2026-07-14T09:60:00Z",
+                "2026-07-14 09:12:40Z",
+                "2026-07-14T09:12:4aZ",
+                "+026-07-14T09:12:40Z",
+                "0000-01-01T00:00:00Z",
+                "9999-12-31T23:59:59Z",
+            ]
+            .map(String::from),
+        );
+        for text in &texts {
+            assert_eq!(canonical_seconds(text), by_chrono(text), "{text}");
         }
     }
 }
