@@ -31,9 +31,24 @@ pub struct Period {
     pub end: Option<DateTime<Utc>>,
 }
 
-/// Formats a time the way the Dropbox API expects it.
+/// Formats a time the way the Dropbox API expects it. Every stored event
+/// and report row formats times, so the common years skip the strftime
+/// parser; the text is the same (a test compares them).
 pub fn format_dropbox_time(t: DateTime<Utc>) -> String {
-    t.format(DROPBOX_TIME_FORMAT).to_string()
+    use chrono::{Datelike, Timelike};
+    let year = t.year();
+    if !(0..=9999).contains(&year) {
+        return t.format(DROPBOX_TIME_FORMAT).to_string();
+    }
+    // chrono keeps a leap second as nanoseconds past 1e9; %S shows it as 60.
+    let second = t.second() + u32::from(t.nanosecond() >= 1_000_000_000);
+    format!(
+        "{year:04}-{:02}-{:02}T{:02}:{:02}:{second:02}Z",
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute()
+    )
 }
 
 /// Parses a Dropbox timestamp (`2026-07-14T09:12:44Z`); tolerant of any
@@ -159,6 +174,23 @@ fn parse_signed_duration(text: &str) -> Option<Result<Duration, TimeError>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fast_format_is_strftime_s() {
+        let strftime = |t: DateTime<Utc>| t.format(DROPBOX_TIME_FORMAT).to_string();
+        let mut times: Vec<DateTime<Utc>> = [-62_167_219_200i64, -1, 0, 951_782_400, 1_780_000_000]
+            .iter()
+            .map(|&s| DateTime::from_timestamp(s, 0).unwrap())
+            .collect();
+        times.push(DateTime::from_timestamp(253_402_300_799, 999_999_999).unwrap());
+        times.push(DateTime::from_timestamp(253_402_300_800, 0).unwrap());
+        times.push(DateTime::from_timestamp(-62_167_219_201, 0).unwrap());
+        times.push(DateTime::from_timestamp(1_483_228_799, 1_500_000_000).unwrap());
+        times.extend((0..2000).map(|i| DateTime::from_timestamp(i * 15_485_863_i64, 0).unwrap()));
+        for t in times {
+            assert_eq!(format_dropbox_time(t), strftime(t), "{t:?}");
+        }
+    }
     use chrono::FixedOffset;
 
     fn utc(s: &str) -> DateTime<Utc> {

@@ -335,6 +335,53 @@ mod tests {
         assert_eq!(files(dir.path()), ["old.db"], "rebuilt in place");
     }
 
+    /// The layout of store version 2: events by rowid with a time index,
+    /// devices and people found by their text.
+    fn version_two(path: &Path) {
+        let conn = Connection::open(path).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE devices (id INTEGER PRIMARY KEY, session_id TEXT,
+                 host_name TEXT NOT NULL, ip_address TEXT NOT NULL, client_type TEXT NOT NULL,
+                 client_version TEXT NOT NULL, platform TEXT NOT NULL);
+             CREATE INDEX devices_by_session ON devices (session_id, host_name);
+             CREATE TABLE people (id INTEGER PRIMARY KEY, member_id TEXT NOT NULL,
+                 email TEXT NOT NULL, name TEXT NOT NULL);
+             CREATE INDEX people_by_id ON people (member_id, email);
+             CREATE TABLE events (seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                 fingerprint INTEGER NOT NULL UNIQUE, time INTEGER NOT NULL,
+                 nanos INTEGER NOT NULL, device INTEGER NOT NULL, updated, previous,
+                 new NOT NULL, actor_kind, actor INTEGER NOT NULL, member INTEGER NOT NULL);
+             CREATE INDEX events_by_time ON events (time);
+             CREATE TABLE covered (start INTEGER NOT NULL, end INTEGER NOT NULL,
+                 fetched INTEGER NOT NULL);
+             INSERT INTO devices VALUES (1, 's1', 'PC', '192.0.2.1', 'windows', '1', 'W');
+             INSERT INTO people VALUES (1, 'dbmid:1', 'a@example.com', 'A');
+             INSERT INTO events VALUES (1, 7, 50, 0, 1, 0, 0, 1, 1, 1, 1);
+             INSERT INTO covered VALUES (0, 100, 200);
+             PRAGMA user_version = 2;",
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_store_of_version_two_is_rebuilt_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("two.db");
+        version_two(&path);
+        let opened = open_for_run(&path, false).unwrap();
+        assert_eq!(
+            opened.notice,
+            Some(Rebuilt::OtherVersion {
+                path: path.clone(),
+                found: 2
+            })
+        );
+        assert_eq!(opened.store.event_count().unwrap(), 0);
+        assert!(opened.store.covered().unwrap().is_empty());
+        drop(opened);
+        assert!(open_for_run(&path, false).unwrap().notice.is_none());
+    }
+
     #[test]
     fn a_store_of_a_newer_version_is_rebuilt_and_no_cache_says_nothing() {
         let dir = tempfile::tempdir().unwrap();

@@ -4,343 +4,23 @@
 //! cannot be understood without it (the timestamp, the new status, the
 //! shape of the session id): an event lacking those fails the listing, as
 //! any response the client cannot read. Lenient everywhere else, as the
-//! contract's open unions and optional fields ask: a text of another JSON
-//! type reads as "", an actor or a context of another shape as nobody,
-//! a previous status of another shape as none. Invalid text was already
-//! replaced by the transport (see `lenient`).
+//! contract's open unions and optional fields ask (see `loose`): a text of
+//! another JSON type reads as "", an actor or a context of another shape
+//! as nobody, a previous status of another shape as none. Invalid text was
+//! already replaced by the transport (see `dropbox::lenient`).
+
+mod loose;
+mod wire;
 
 use std::hash::{Hash, Hasher};
-use std::marker::PhantomData;
 
-use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::error::ApiError;
-use super::union::Tag;
-use crate::domain::change::{Actor, BackupChange, EventDevice, Person};
+use crate::domain::change::{BackupChange, EventDevice};
 use crate::domain::period::parse_dropbox_time;
 use crate::domain::status::BackupStatus;
-
-#[derive(Deserialize)]
-struct WireEvent {
-    timestamp: String,
-    #[serde(default, deserialize_with = "lenient")]
-    actor: WireActor,
-    #[serde(default, deserialize_with = "lenient")]
-    context: WirePerson,
-    details: Details,
-}
-
-// Lives only while one event is decoded: boxing would cost an allocation
-// per event for nothing.
-#[allow(clippy::large_enum_variant)]
-#[derive(Deserialize)]
-#[serde(tag = ".tag")]
-enum Details {
-    #[serde(rename = "device_sync_backup_status_changed_details")]
-    BackupStatusChanged(BackupDetails),
-    #[serde(other)]
-    Other,
-}
-
-#[derive(Deserialize)]
-struct BackupDetails {
-    #[serde(default)]
-    desktop_device_session_info: Option<WireDevice>,
-    #[serde(default)]
-    previous_value: Option<serde_json::Value>,
-    new_value: StatusValue,
-}
-
-#[derive(Deserialize)]
-struct WireDevice {
-    #[serde(default)]
-    session_info: Option<SessionInfo>,
-    #[serde(default, deserialize_with = "lenient")]
-    host_name: Text,
-    #[serde(default, deserialize_with = "lenient")]
-    ip_address: Text,
-    #[serde(default, deserialize_with = "lenient")]
-    updated: Text,
-    #[serde(default, deserialize_with = "lenient")]
-    client_type: UnionTag,
-    #[serde(default, deserialize_with = "lenient")]
-    client_version: Text,
-    #[serde(default, deserialize_with = "lenient")]
-    platform: Text,
-}
-
-#[derive(Deserialize)]
-struct SessionInfo {
-    #[serde(default)]
-    session_id: Option<String>,
-}
-
-/// `BackupStatus` is serialised directly (`{".tag": "enabled"}`); a
-/// `{"backup_status": {...}}` wrapper appears nowhere in the spec but costs
-/// nothing to accept.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum StatusValue {
-    Direct(Tag),
-    Wrapped { backup_status: Tag },
-}
-
-impl StatusValue {
-    fn into_status(self) -> BackupStatus {
-        match self {
-            StatusValue::Direct(tag) | StatusValue::Wrapped { backup_status: tag } => {
-                BackupStatus::from_tag(&tag.0)
-            }
-        }
-    }
-}
-
-/// A value read whatever its JSON type: a string or an object makes one,
-/// anything else (a number, null, a list) the default.
-trait Lenient: Default {
-    fn from_string(_text: String) -> Self {
-        Self::default()
-    }
-
-    fn from_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
-        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-        Ok(Self::default())
-    }
-}
-
-fn lenient<'de, D: Deserializer<'de>, T: Lenient>(d: D) -> Result<T, D::Error> {
-    d.deserialize_any(LenientVisitor(PhantomData))
-}
-
-struct LenientVisitor<T>(PhantomData<T>);
-
-impl<'de, T: Lenient> Visitor<'de> for LenientVisitor<T> {
-    type Value = T;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("any JSON value")
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
-        Ok(T::from_string(v.to_string()))
-    }
-
-    fn visit_string<E: de::Error>(self, v: String) -> Result<T, E> {
-        Ok(T::from_string(v))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
-        T::from_map(map)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<T, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(T::default())
-    }
-
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<T, D::Error> {
-        d.deserialize_any(self)
-    }
-
-    fn visit_bool<E: de::Error>(self, _: bool) -> Result<T, E> {
-        Ok(T::default())
-    }
-
-    fn visit_i64<E: de::Error>(self, _: i64) -> Result<T, E> {
-        Ok(T::default())
-    }
-
-    fn visit_u64<E: de::Error>(self, _: u64) -> Result<T, E> {
-        Ok(T::default())
-    }
-
-    fn visit_f64<E: de::Error>(self, _: f64) -> Result<T, E> {
-        Ok(T::default())
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<T, E> {
-        Ok(T::default())
-    }
-
-    fn visit_none<E: de::Error>(self) -> Result<T, E> {
-        Ok(T::default())
-    }
-}
-
-/// A text field: the string, or "" for any other JSON type.
-#[derive(Default)]
-struct Text(String);
-
-impl Lenient for Text {
-    fn from_string(text: String) -> Self {
-        Text(text)
-    }
-}
-
-/// A void union member's tag: `"mac"` or `{".tag": "mac", ...}`.
-#[derive(Default)]
-struct UnionTag(String);
-
-impl Lenient for UnionTag {
-    fn from_string(text: String) -> Self {
-        UnionTag(text)
-    }
-
-    fn from_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
-        let mut tag = String::new();
-        while let Some(key) = map.next_key::<TagKey>()? {
-            match key {
-                TagKey::Tag => tag = map.next_value::<LenientText>()?.0 .0,
-                TagKey::Other => drop(map.next_value::<IgnoredAny>()?),
-            }
-        }
-        Ok(UnionTag(tag))
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(field_identifier)]
-enum TagKey {
-    #[serde(rename = ".tag")]
-    Tag,
-    #[serde(other)]
-    Other,
-}
-
-/// `Text` as a `Deserialize` type, for map values.
-struct LenientText(Text);
-
-impl<'de> Deserialize<'de> for LenientText {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        lenient(d).map(LenientText)
-    }
-}
-
-/// `UserLogInfo`, `TeamMemberLogInfo` or `AppLogInfo`: who, by id, email
-/// and name.
-#[derive(Default)]
-struct WirePerson {
-    team_member_id: String,
-    app_id: String,
-    email: String,
-    display_name: String,
-}
-
-// Read key by key rather than derived: a repeated key is not an error
-// here, the last one counts.
-impl Lenient for WirePerson {
-    fn from_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
-        let mut p = WirePerson::default();
-        while let Some(key) = map.next_key::<PersonKey>()? {
-            let field = match key {
-                PersonKey::TeamMemberId => &mut p.team_member_id,
-                PersonKey::AppId => &mut p.app_id,
-                PersonKey::Email => &mut p.email,
-                PersonKey::DisplayName => &mut p.display_name,
-                PersonKey::Other => {
-                    map.next_value::<IgnoredAny>()?;
-                    continue;
-                }
-            };
-            *field = map.next_value::<LenientText>()?.0 .0;
-        }
-        Ok(p)
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(field_identifier, rename_all = "snake_case")]
-enum PersonKey {
-    TeamMemberId,
-    AppId,
-    Email,
-    DisplayName,
-    #[serde(other)]
-    Other,
-}
-
-impl WirePerson {
-    /// The context member: a team member, by `team_member_id`.
-    fn into_member(self) -> Person {
-        Person {
-            id: self.team_member_id,
-            email: self.email,
-            name: self.display_name,
-        }
-    }
-
-    /// An actor's identity: a member's `team_member_id`, an app's `app_id`.
-    fn into_actor(self) -> Person {
-        let id = if self.team_member_id.is_empty() {
-            self.app_id
-        } else {
-            self.team_member_id
-        };
-        Person {
-            id,
-            email: self.email,
-            name: self.display_name,
-        }
-    }
-}
-
-/// `ActorLogInfo`: a tag, and the identity nested under a key named like
-/// the tag (`user`, `admin`, `app`), or a reseller's fields beside it.
-#[derive(Default)]
-struct WireActor {
-    kind: String,
-    reseller_name: String,
-    /// Every other key with its value read as a person: which one is the
-    /// actor's is known only once the tag is, and the tag may come last.
-    nested: Vec<(String, WirePerson)>,
-}
-
-impl Lenient for WireActor {
-    fn from_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
-        let mut actor = WireActor::default();
-        while let Some(key) = map.next_key::<String>()? {
-            match &*key {
-                ".tag" => actor.kind = map.next_value::<LenientText>()?.0 .0,
-                "reseller_name" => {
-                    actor.reseller_name = map.next_value::<LenientText>()?.0 .0;
-                    actor.nested.push((key, WirePerson::default()));
-                }
-                _ => {
-                    let person = map.next_value::<LenientPerson>()?.0;
-                    actor.nested.push((key, person));
-                }
-            }
-        }
-        Ok(actor)
-    }
-}
-
-struct LenientPerson(WirePerson);
-
-impl<'de> Deserialize<'de> for LenientPerson {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        lenient(d).map(LenientPerson)
-    }
-}
-
-impl WireActor {
-    fn into_actor(self) -> Actor {
-        let kind = self.kind;
-        // The identity sits under the tag's own key; a reseller (no such
-        // key) is named by `reseller_name`, and has no email here.
-        let nested = self.nested.into_iter().rev().find(|(key, _)| *key == kind);
-        let person = match nested {
-            Some((_, person)) => person.into_actor(),
-            None => Person {
-                name: self.reseller_name,
-                ..Person::default()
-            },
-        };
-        Actor { kind, person }
-    }
-}
+use wire::{WireDevice, WireEvent};
 
 /// Identical events have identical JSON; the hash stands in for the event
 /// id the log does not have.
@@ -348,6 +28,22 @@ fn fingerprint(raw: &RawValue) -> u64 {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     raw.get().hash(&mut hasher);
     hasher.finish()
+}
+
+/// The device an event names and its `updated` text.
+fn device(info: Option<WireDevice>) -> (EventDevice, String) {
+    let Some(info) = info else {
+        return (EventDevice::default(), String::new());
+    };
+    let device = EventDevice {
+        session_id: info.session_info.and_then(|s| s.session_id),
+        host_name: info.host_name,
+        ip_address: info.ip_address,
+        client_type: info.client_type.0.unwrap_or_default(),
+        client_version: info.client_version,
+        platform: info.platform,
+    };
+    (device, info.updated)
 }
 
 /// The record of one event of a listing, `order` its place among the
@@ -358,7 +54,7 @@ pub fn decode(route: &str, raw: &RawValue, order: u64) -> Result<Option<BackupCh
         detail,
     };
     let event: WireEvent = serde_json::from_str(raw.get()).map_err(|e| fail(e.to_string()))?;
-    let Details::BackupStatusChanged(details) = event.details else {
+    let Some(details) = event.details.0 else {
         return Ok(None);
     };
     let timestamp = parse_dropbox_time(&event.timestamp).ok_or_else(|| {
@@ -367,30 +63,16 @@ pub fn decode(route: &str, raw: &RawValue, order: u64) -> Result<Option<BackupCh
             event.timestamp
         ))
     })?;
-    let (device, updated) = match details.desktop_device_session_info {
-        Some(info) => (
-            EventDevice {
-                session_id: info.session_info.and_then(|s| s.session_id),
-                host_name: info.host_name.0,
-                ip_address: info.ip_address.0,
-                client_type: info.client_type.0,
-                client_version: info.client_version.0,
-                platform: info.platform.0,
-            },
-            info.updated.0,
-        ),
-        None => (EventDevice::default(), String::new()),
-    };
-    let previous = details
-        .previous_value
-        .and_then(|v| StatusValue::deserialize(v).ok())
-        .map(StatusValue::into_status);
+    let new = details
+        .new
+        .ok_or_else(|| fail("missing field `new_value`".into()))?;
+    let (device, updated) = device(details.info);
     Ok(Some(BackupChange {
         timestamp,
         order,
         fingerprint: fingerprint(raw),
-        previous,
-        new: details.new_value.into_status(),
+        previous: details.previous.map(|tag| BackupStatus::from_tag(&tag)),
+        new: BackupStatus::from_tag(&new.into_tag()),
         device,
         updated,
         actor: event.actor.into_actor(),
@@ -401,6 +83,7 @@ pub fn decode(route: &str, raw: &RawValue, order: u64) -> Result<Option<BackupCh
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::change::{Actor, Person};
 
     const ROUTE: &str = "team_log/get_events";
 
@@ -583,6 +266,17 @@ mod tests {
             ("robot", "R2")
         );
         assert_eq!(actor(r#"{".tag": "dropbox"}"#).person, Person::default());
+        let retagged = actor(r#"{".tag": "user", "user": {"email": "u@x"}, ".tag": "admin"}"#);
+        assert_eq!(
+            (retagged.kind.as_str(), retagged.person),
+            ("admin", Person::default())
+        );
+        let odd = actor(r#"{".tag": "reseller_name", "reseller_name": "R"}"#);
+        assert_eq!(
+            odd.person,
+            Person::default(),
+            "the tag's key holds no person"
+        );
     }
 
     #[test]
