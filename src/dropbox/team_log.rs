@@ -316,13 +316,13 @@ fn restart_point(e: &ApiError, period: &Period, listing_start: DateTime<Utc>) ->
 }
 
 /// One page of the log, decoded.
-struct DecodedPage {
-    has_more: bool,
-    cursor: String,
+pub struct DecodedPage {
+    pub has_more: bool,
+    pub cursor: String,
     /// Events on the page, of any type.
-    events: usize,
+    pub events: usize,
     /// The backup status changes among them, in log order.
-    changes: Vec<BackupChange>,
+    pub changes: Vec<BackupChange>,
 }
 
 /// Decodes a page on a blocking thread: at a thousand events a page it is
@@ -338,7 +338,8 @@ async fn decode_page(route: &'static str, bytes: Vec<u8>) -> Result<DecodedPage,
         })
 }
 
-fn decode_page_now(route: &str, bytes: &[u8]) -> Result<DecodedPage, ApiError> {
+/// A page's body decoded on the calling thread (`tbx dev bench` times it).
+pub fn decode_page_now(route: &str, bytes: &[u8]) -> Result<DecodedPage, ApiError> {
     let page: EventsPage = serde_json::from_slice(bytes).map_err(|e| ApiError::Decode {
         route: route.into(),
         detail: e.to_string(),

@@ -9,10 +9,9 @@
 //! as nobody, a previous status of another shape as none. Invalid text was
 //! already replaced by the transport (see `dropbox::lenient`).
 
+mod fingerprint;
 mod loose;
 mod wire;
-
-use std::hash::{Hash, Hasher};
 
 use serde_json::value::RawValue;
 
@@ -23,11 +22,9 @@ use crate::domain::status::BackupStatus;
 use wire::{WireDevice, WireEvent};
 
 /// Identical events have identical JSON; the hash stands in for the event
-/// id the log does not have.
+/// id the log does not have (stable across builds: the store keeps it).
 fn fingerprint(raw: &RawValue) -> u64 {
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    raw.get().hash(&mut hasher);
-    hasher.finish()
+    fingerprint::stable_hash(raw.get().as_bytes())
 }
 
 /// The device an event names and its `updated` text.
@@ -291,8 +288,10 @@ mod tests {
             parse(&a).unwrap().fingerprint,
             parse(&b).unwrap().fingerprint
         );
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        a.as_str().hash(&mut hasher);
-        assert_eq!(parse(&a).unwrap().fingerprint, hasher.finish(), "unchanged");
+        assert_eq!(
+            parse(&a).unwrap().fingerprint,
+            fingerprint::stable_hash(a.as_bytes()),
+            "the hash of the text as it came"
+        );
     }
 }

@@ -202,6 +202,8 @@ pub async fn exec(args: &BenchArgs) -> Result<(), String> {
         .filter_map(|d| d["desktop_clients"].as_array())
         .map(Vec::len)
         .sum();
+    eprintln!("Timing decode, store and replay per event...");
+    let micro = super::micro::measure(&team.events)?;
     let sim = sim::start(team, config, 0)
         .await
         .map_err(|e| e.to_string())?;
@@ -222,6 +224,8 @@ pub async fn exec(args: &BenchArgs) -> Result<(), String> {
     let ours = run_ours(&sim, &period, args, concurrency).await?;
     print_comparison(&base, &ours);
     print_device_chain(&ours, args.latency_ms);
+    println!();
+    println!("{micro}");
     print_fold_speed(args.fold_events);
     print_startup();
     if base.rows != ours.rows {

@@ -2,4 +2,5 @@
 pub mod baseline;
 pub mod bench;
 pub mod demo;
+pub mod micro;
 pub mod simulate;
