@@ -55,10 +55,11 @@ struct DesktopClient {
     platform: String,
 }
 
-/// Lists all linked desktop clients; `on_page` gets the running count.
+/// Lists all linked desktop clients; `on_page` sees every page's running
+/// list (it starts again after a `reset`).
 pub async fn list_desktop_clients(
     transport: &Transport,
-    on_page: impl FnMut(usize),
+    on_page: impl FnMut(&[LinkedDevice]),
 ) -> Result<Vec<LinkedDevice>, ApiError> {
     list(transport, false, on_page).await
 }
@@ -73,7 +74,7 @@ pub async fn list_all_sessions_keep_desktop(
 async fn list(
     transport: &Transport,
     other_kinds: bool,
-    mut on_page: impl FnMut(usize),
+    mut on_page: impl FnMut(&[LinkedDevice]),
 ) -> Result<Vec<LinkedDevice>, ApiError> {
     let mut resets = 0;
     let mut guard = PageGuard::new(transport.max_empty_pages());
@@ -99,7 +100,7 @@ async fn list(
             };
             let members = page.devices.len();
             devices.extend(page.devices.into_iter().flat_map(to_linked_devices));
-            on_page(devices.len());
+            on_page(&devices);
             if !page.has_more {
                 return Ok(devices);
             }

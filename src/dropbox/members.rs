@@ -121,6 +121,11 @@ pub fn choose_strategy(wanted: usize, team_size: Option<u32>) -> Strategy {
     }
 }
 
+/// How many `list_v2` calls page a team of `size` members.
+pub fn list_calls(size: u32) -> usize {
+    (size as usize).div_ceil(LIST_LIMIT as usize)
+}
+
 /// Resolves `wanted` team member ids. Ids the API does not know are simply
 /// absent from the result (their rows keep empty names, as in tbx).
 pub async fn resolve_owners(
@@ -133,22 +138,47 @@ pub async fn resolve_owners(
         return Ok(owners);
     }
     if choose_strategy(wanted.len(), team_size) == Strategy::ListAll {
-        list_all(transport, wanted, &mut owners).await?;
+        list_all(transport, Some(wanted), &mut owners).await?;
     }
-    // Members the listing did not show (e.g. removed since) are looked up.
+    look_up_missing(transport, wanted, owners).await
+}
+
+/// Every active member of the team, by team member id.
+pub async fn list_members(transport: &Transport) -> Result<HashMap<String, Owner>, ApiError> {
+    let mut owners = HashMap::new();
+    list_all(transport, None, &mut owners).await?;
+    Ok(owners)
+}
+
+/// `owners` (all the listed members, say) narrowed to `wanted`, with the
+/// members it lacks (removed since, say) looked up.
+pub async fn look_up_missing(
+    transport: &Transport,
+    wanted: &BTreeSet<String>,
+    mut owners: HashMap<String, Owner>,
+) -> Result<HashMap<String, Owner>, ApiError> {
+    if owners.len() > wanted.len() {
+        owners.retain(|id, _| wanted.contains(id));
+    }
     let missing: Vec<&String> = wanted
         .iter()
         .filter(|id| !owners.contains_key(*id))
         .collect();
-    for batch in missing.chunks(GET_INFO_BATCH) {
-        get_info(transport, batch, &mut owners).await?;
-    }
+    // Every batch at once: the transport bounds the requests in flight.
+    let found = futures_util::future::try_join_all(
+        missing
+            .chunks(GET_INFO_BATCH)
+            .map(|batch| get_info(transport, batch)),
+    )
+    .await?;
+    owners.extend(found.into_iter().flatten());
     Ok(owners)
 }
 
+/// Pages the member list; keeps only `wanted` members when given.
 async fn list_all(
     transport: &Transport,
-    wanted: &BTreeSet<String>,
+    wanted: Option<&BTreeSet<String>>,
     owners: &mut HashMap<String, Owner>,
 ) -> Result<(), ApiError> {
     let arg = ListArg {
@@ -162,7 +192,7 @@ async fn list_all(
     loop {
         let listed = page.members.len();
         for member in page.members {
-            if wanted.contains(&member.profile.team_member_id) {
+            if wanted.is_none_or(|w| w.contains(&member.profile.team_member_id)) {
                 let (id, owner) = member.profile.into_owner();
                 owners.insert(id, owner);
             }
@@ -190,11 +220,11 @@ async fn list_all(
     }
 }
 
+/// One `get_info_v2` call: the members of `batch` the team knows.
 pub(crate) async fn get_info(
     transport: &Transport,
     batch: &[&String],
-    owners: &mut HashMap<String, Owner>,
-) -> Result<(), ApiError> {
+) -> Result<Vec<(String, Owner)>, ApiError> {
     let arg = GetInfoArg {
         members: batch
             .iter()
@@ -205,13 +235,14 @@ pub(crate) async fn get_info(
             .collect(),
     };
     let result: GetInfoResult = transport.rpc(ROUTE_GET_INFO, &arg).await?;
-    for item in result.members_info {
-        if let GetInfoItem::MemberInfo { profile } = item {
-            let (id, owner) = profile.into_owner();
-            owners.insert(id, owner);
-        }
-    }
-    Ok(())
+    Ok(result
+        .members_info
+        .into_iter()
+        .filter_map(|item| match item {
+            GetInfoItem::MemberInfo { profile } => Some(profile.into_owner()),
+            GetInfoItem::NotFound => None,
+        })
+        .collect())
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! by their fingerprint (a hash of the event's JSON) downstream.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
@@ -135,24 +136,33 @@ struct Shared<F> {
     changed: Notify,
     workers: usize,
     now: DateTime<Utc>,
-    state: Mutex<(EventScan, F)>,
+    scan: Mutex<EventScan>,
+    on_page: F,
 }
 
-/// Streams every backup status change in `period`. The period is cut into
-/// windows on whole-second bounds (so events of one second, whose log order
-/// decides ties, always come through one listing, in log order), paged by
-/// `concurrency` workers; a window that turns out to hold more while a
-/// worker is idle is split in two (work stealing). `on_change` sees each
-/// window's events in log order; events delivered twice (after a split or a
-/// reset) carry the same fingerprint. `now` is the open end of a period
-/// without one.
-pub async fn scan_backup_changes<F: FnMut(BackupChange, &EventScan)>(
+/// Streams every backup status change in `period`, a page at a time. The
+/// period is cut into windows on whole-second bounds (so events of one
+/// second, whose log order decides ties, always come through one listing,
+/// in log order), paged by `concurrency` workers; a window that turns out
+/// to hold more while a worker is idle is split in two (work stealing).
+/// Pages are decoded on tokio's blocking threads, so the async workers
+/// stay free for the calls in flight. `on_page` gets each page's changes in
+/// log order, with the running counts, and is awaited before the window's
+/// next page is asked for; when it answers `false` the scan stops (its
+/// consumer is gone). Events delivered twice (after a split or a reset)
+/// carry the same fingerprint. `now` is the open end of a period without
+/// one.
+pub async fn scan_backup_changes<F, Fut>(
     transport: &Transport,
     period: &Period,
     concurrency: usize,
     now: DateTime<Utc>,
-    on_change: F,
-) -> Result<EventScan, ApiError> {
+    on_page: F,
+) -> Result<EventScan, ApiError>
+where
+    F: Fn(Vec<BackupChange>, EventScan) -> Fut,
+    Fut: Future<Output = bool>,
+{
     let workers = concurrency.max(1);
     let shared = Shared {
         queue: Mutex::new(initial_windows(period, workers * WINDOWS_PER_WORKER, now).into()),
@@ -160,19 +170,20 @@ pub async fn scan_backup_changes<F: FnMut(BackupChange, &EventScan)>(
         changed: Notify::new(),
         workers,
         now,
-        state: Mutex::new((EventScan::default(), on_change)),
+        scan: Mutex::new(EventScan::default()),
+        on_page,
     };
     futures_util::future::try_join_all((0..workers).map(|_| worker(transport, &shared))).await?;
-    let (scan, _) = shared.state.into_inner().unwrap_or_else(|e| e.into_inner());
-    Ok(scan)
+    Ok(shared.scan.into_inner().unwrap_or_else(|e| e.into_inner()))
 }
 
 const WINDOWS_PER_WORKER: usize = 1;
 
-async fn worker<F: FnMut(BackupChange, &EventScan)>(
-    transport: &Transport,
-    shared: &Shared<F>,
-) -> Result<(), ApiError> {
+async fn worker<F, Fut>(transport: &Transport, shared: &Shared<F>) -> Result<(), ApiError>
+where
+    F: Fn(Vec<BackupChange>, EventScan) -> Fut,
+    Fut: Future<Output = bool>,
+{
     loop {
         let changed = shared.changed.notified();
         tokio::pin!(changed);
@@ -190,7 +201,10 @@ async fn worker<F: FnMut(BackupChange, &EventScan)>(
                 let result = scan_window(transport, shared, window).await;
                 shared.active.fetch_sub(1, Ordering::SeqCst);
                 shared.changed.notify_waiters();
-                result?;
+                if !result? {
+                    lock(&shared.queue).clear();
+                    return Ok(());
+                }
             }
             None if shared.active.load(Ordering::SeqCst) == 0 => return Ok(()),
             // Another worker may still split its window: wait for news.
@@ -205,12 +219,16 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Pages one window to its end, or splits it after its first page when it
-/// holds more and a worker is idle.
-async fn scan_window<F: FnMut(BackupChange, &EventScan)>(
+/// holds more and a worker is idle. `false`: the consumer stopped the scan.
+async fn scan_window<F, Fut>(
     transport: &Transport,
     shared: &Shared<F>,
     window: Window,
-) -> Result<(), ApiError> {
+) -> Result<bool, ApiError>
+where
+    F: Fn(Vec<BackupChange>, EventScan) -> Fut,
+    Fut: Future<Output = bool>,
+{
     let mut listing_start = window.start;
     let mut guard = PageGuard::new(transport.max_empty_pages());
     'listing: loop {
@@ -227,13 +245,14 @@ async fn scan_window<F: FnMut(BackupChange, &EventScan)>(
         let mut route = ROUTE_GET_EVENTS;
         let mut bytes = transport.rpc_bytes(route, &arg).await?;
         loop {
-            let (has_more, cursor, events) = {
-                let mut state = lock(&shared.state);
-                let (scan, on_change) = &mut *state;
-                fold_page(route, &bytes, scan, on_change)?
-            };
+            let page = decode_page(route, bytes).await?;
+            let (has_more, cursor, events) = (page.has_more, page.cursor, page.events);
+            let (changes, scan) = number_changes(&shared.scan, page.changes, page.events);
+            if !(shared.on_page)(changes, scan).await {
+                return Ok(false);
+            }
             if !has_more {
-                return Ok(());
+                return Ok(true);
             }
             guard.follow(route, &cursor, events)?;
             if route == ROUTE_GET_EVENTS && listing_start == window.start && idle_worker(shared) {
@@ -241,8 +260,8 @@ async fn scan_window<F: FnMut(BackupChange, &EventScan)>(
                     let mut queue = lock(&shared.queue);
                     queue.push_back(a);
                     queue.push_back(b);
-                    lock(&shared.state).0.splits += 1;
-                    return Ok(());
+                    lock(&shared.scan).splits += 1;
+                    return Ok(true);
                 }
             }
             // Always continue from the newest cursor: it changes on every page.
@@ -255,10 +274,9 @@ async fn scan_window<F: FnMut(BackupChange, &EventScan)>(
                     route = ROUTE_CONTINUE;
                 }
                 Err(e)
-                    if is_restartable(&e)
-                        && lock(&shared.state).0.restarts < MAX_RESTARTS as u64 =>
+                    if is_restartable(&e) && lock(&shared.scan).restarts < MAX_RESTARTS as u64 =>
                 {
-                    lock(&shared.state).0.restarts += 1;
+                    lock(&shared.scan).restarts += 1;
                     let window_period = Period {
                         start: window.start,
                         end: window.end,
@@ -297,28 +315,62 @@ fn restart_point(e: &ApiError, period: &Period, listing_start: DateTime<Utc>) ->
     }
 }
 
-/// Folds one page's events; returns `has_more`, the next cursor and the
-/// number of events on the page.
-fn fold_page(
-    route: &str,
-    bytes: &[u8],
-    scan: &mut EventScan,
-    on_change: &mut impl FnMut(BackupChange, &EventScan),
-) -> Result<(bool, String, usize), ApiError> {
+/// One page of the log, decoded.
+struct DecodedPage {
+    has_more: bool,
+    cursor: String,
+    /// Events on the page, of any type.
+    events: usize,
+    /// The backup status changes among them, in log order.
+    changes: Vec<BackupChange>,
+}
+
+/// Decodes a page on a blocking thread: at a thousand events a page it is
+/// the scan's heaviest work, and the async workers carry the other calls.
+async fn decode_page(route: &'static str, bytes: Vec<u8>) -> Result<DecodedPage, ApiError> {
+    tokio::task::spawn_blocking(move || decode_page_now(route, &bytes))
+        .await
+        .unwrap_or_else(|e| {
+            Err(ApiError::Decode {
+                route: route.into(),
+                detail: format!("the page's decoder stopped: {e}"),
+            })
+        })
+}
+
+fn decode_page_now(route: &str, bytes: &[u8]) -> Result<DecodedPage, ApiError> {
     let page: EventsPage = serde_json::from_slice(bytes).map_err(|e| ApiError::Decode {
         route: route.into(),
         detail: e.to_string(),
     })?;
-    scan.pages += 1;
-    let events = page.events.len();
-    for raw in page.events {
-        match backup_event::decode(route, raw, scan.changes + 1)? {
-            Some(change) => {
-                scan.changes += 1;
-                on_change(change, scan);
-            }
-            None => scan.other_events += 1,
+    let mut changes = Vec::with_capacity(page.events.len());
+    for raw in &page.events {
+        // The order is given when the page joins the scan's count.
+        if let Some(change) = backup_event::decode(route, raw, 0)? {
+            changes.push(change);
         }
     }
-    Ok((page.has_more, page.cursor, events))
+    Ok(DecodedPage {
+        has_more: page.has_more,
+        cursor: page.cursor,
+        events: page.events.len(),
+        changes,
+    })
+}
+
+/// Counts a decoded page into the scan and numbers its changes in arrival
+/// order; returns them with the counts as they stand.
+fn number_changes(
+    scan: &Mutex<EventScan>,
+    mut changes: Vec<BackupChange>,
+    events: usize,
+) -> (Vec<BackupChange>, EventScan) {
+    let mut scan = lock(scan);
+    scan.pages += 1;
+    scan.other_events += (events - changes.len()) as u64;
+    for change in &mut changes {
+        scan.changes += 1;
+        change.order = scan.changes;
+    }
+    (changes, scan.clone())
 }

@@ -7,10 +7,12 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use thiserror::Error;
+use tokio::sync::{oneshot, Notify};
 
 use crate::domain::change::BackupChange;
 use crate::domain::fold::StatusFold;
@@ -131,21 +133,19 @@ pub async fn collect(
     observer: &dyn Observer,
 ) -> Result<StatusResult, OpsError> {
     observer.phase_started(Phase::TeamInfo);
-    let team = team::get_info(transport).await?;
-    observer.team(&team);
-    let opened = open_for_run(&store_path(&query.home, &team.team_id), query.no_cache)?;
-    if let Some(notice) = &opened.notice {
-        observer.store_rebuilt(notice);
-    }
-    let team_size = Some(team.num_provisioned_users).filter(|&n| n > 0);
-    // Devices then their owners, and the audit log, at the same time: they
-    // share the transport's limit of requests in flight.
-    let (listed, scanned) = tokio::join!(
-        devices_and_owners(transport, team_size, observer),
-        scan_events(transport, &opened.store, query, now, observer),
-    );
-    let (devices, owners) = listed?;
-    let scanned = scanned?;
+    let (team_size_tx, team_size) = oneshot::channel();
+    // The device listing is the run's longest chain of calls: it starts at
+    // once, beside the team's info; the audit log follows the info (its
+    // store is the team's), and owners are listed as soon as that is
+    // cheapest. All share the transport's limit of requests in flight.
+    let ((devices, owners), (team, scanned)) = tokio::try_join!(
+        async {
+            devices_and_owners(transport, team_size, observer)
+                .await
+                .map_err(OpsError::from)
+        },
+        team_then_events(transport, query, now, observer, team_size_tx),
+    )?;
     let devices_listed = devices.len();
     let owners_found = owners.len();
     let stats = ScanStats {
@@ -170,28 +170,130 @@ pub async fn collect(
     })
 }
 
+/// The team's info, then its event store synced and folded. The team's
+/// size goes to the owner lookup as soon as it is known.
+async fn team_then_events(
+    transport: &Transport,
+    query: &StatusQuery,
+    now: DateTime<Utc>,
+    observer: &dyn Observer,
+    team_size: oneshot::Sender<Option<u32>>,
+) -> Result<(TeamInfo, Scanned), OpsError> {
+    let team = team::get_info(transport).await?;
+    // Nobody listening any more means the listing failed: nothing to tell.
+    let _ = team_size.send(Some(team.num_provisioned_users).filter(|&n| n > 0));
+    observer.phase_finished(Phase::TeamInfo);
+    observer.team(&team);
+    let opened = open_for_run(&store_path(&query.home, &team.team_id), query.no_cache)?;
+    if let Some(notice) = &opened.notice {
+        observer.store_rebuilt(notice);
+    }
+    let scanned = scan_events(transport, opened.store, query, now, observer).await?;
+    Ok((team, scanned))
+}
+
+/// How far the device listing has got, for the owner lookup beside it.
+#[derive(Default)]
+struct ListingProgress {
+    owners: AtomicUsize,
+    done: AtomicBool,
+    changed: Notify,
+}
+
 async fn devices_and_owners(
     transport: &Transport,
-    team_size: Option<u32>,
+    team_size: oneshot::Receiver<Option<u32>>,
     observer: &dyn Observer,
 ) -> Result<(Vec<LinkedDevice>, HashMap<String, Owner>), ApiError> {
-    observer.phase_started(Phase::Devices);
-    let devices =
-        devices::list_desktop_clients(transport, |n| observer.devices_progress(n)).await?;
+    let progress = ListingProgress::default();
+    let listing = async {
+        observer.phase_started(Phase::Devices);
+        let listed = list_devices(transport, &progress, observer).await;
+        progress.done.store(true, Ordering::SeqCst);
+        progress.changed.notify_one();
+        listed
+    };
+    let (devices, early) = tokio::try_join!(
+        listing,
+        members_while_listing(transport, team_size, &progress, observer)
+    )?;
     observer.phase_finished(Phase::Devices);
     observer.devices_listed(devices.len());
-    observer.phase_started(Phase::Owners);
     let wanted: BTreeSet<String> = devices
         .iter()
         .map(|d| d.team_member_id().to_string())
         .collect();
-    let owners = members::resolve_owners(transport, &wanted, team_size).await?;
+    let owners = match early {
+        EarlyOwners::Listed(all) => members::look_up_missing(transport, &wanted, all).await?,
+        EarlyOwners::NotListed(team_size) => {
+            observer.phase_started(Phase::Owners);
+            members::resolve_owners(transport, &wanted, team_size).await?
+        }
+    };
     let unresolved = wanted.len() - owners.len().min(wanted.len());
     if unresolved > 0 {
         observer.owners_missing(unresolved);
     }
     observer.phase_finished(Phase::Owners);
     Ok((devices, owners))
+}
+
+async fn list_devices(
+    transport: &Transport,
+    progress: &ListingProgress,
+    observer: &dyn Observer,
+) -> Result<Vec<LinkedDevice>, ApiError> {
+    let mut owners: HashSet<String> = HashSet::new();
+    let mut counted = 0;
+    devices::list_desktop_clients(transport, |devices| {
+        observer.devices_progress(devices.len());
+        // A reset starts the list again; owners met before stay counted.
+        counted = counted.min(devices.len());
+        for device in &devices[counted..] {
+            if !owners.contains(device.team_member_id()) {
+                owners.insert(device.team_member_id().to_string());
+            }
+        }
+        counted = devices.len();
+        progress.owners.store(owners.len(), Ordering::SeqCst);
+        progress.changed.notify_one();
+    })
+    .await
+}
+
+/// Owners found while the devices were still paging, or not.
+enum EarlyOwners {
+    /// Every member of the team.
+    Listed(HashMap<String, Owner>),
+    /// Not listed; the team's size, when known.
+    NotListed(Option<u32>),
+}
+
+/// Lists the team's members while the devices page, from the moment that
+/// costs no more calls than looking the owners met so far up would (a team
+/// of up to 1,000 members: at the first owner). Otherwise leaves the
+/// choice to the end, when every owner is known.
+async fn members_while_listing(
+    transport: &Transport,
+    team_size: oneshot::Receiver<Option<u32>>,
+    progress: &ListingProgress,
+    observer: &dyn Observer,
+) -> Result<EarlyOwners, ApiError> {
+    let Ok(Some(size)) = team_size.await else {
+        return Ok(EarlyOwners::NotListed(None));
+    };
+    let worth_it = members::GET_INFO_BATCH * (members::list_calls(size).saturating_sub(1));
+    loop {
+        let changed = progress.changed.notified();
+        if progress.owners.load(Ordering::SeqCst) > worth_it {
+            observer.phase_started(Phase::Owners);
+            return members::list_members(transport).await.map(EarlyOwners::Listed);
+        }
+        if progress.done.load(Ordering::SeqCst) {
+            return Ok(EarlyOwners::NotListed(Some(size)));
+        }
+        changed.await;
+    }
 }
 
 /// The store's part of the period, folded; history and the devices the log
@@ -217,14 +319,14 @@ fn period_end(period: &Period, now: DateTime<Utc>) -> DateTime<Utc> {
 
 async fn scan_events(
     transport: &Transport,
-    store: &EventStore,
+    store: EventStore,
     query: &StatusQuery,
     now: DateTime<Utc>,
     observer: &dyn Observer,
 ) -> Result<Scanned, OpsError> {
     observer.phase_started(Phase::Events);
     let wanted = Span::new(query.period.start, period_end(&query.period, now));
-    let synced = sync(store, transport, wanted, now, query.concurrency, |scan| {
+    let (store, synced) = sync(store, transport, wanted, now, query.concurrency, |scan| {
         observer.events_progress(scan)
     })
     .await?;
@@ -236,7 +338,19 @@ async fn scan_events(
         history: query.history.then(HistoryLog::default),
         seen: query.include_unlinked.then(HashMap::new),
     };
-    store.for_each_in(wanted, |change| scanned.absorb(change))?;
+    // Reading back and folding a million events takes seconds of CPU: on a
+    // blocking thread, the device listing beside it goes on.
+    let path = store.path().display().to_string();
+    let scanned = tokio::task::spawn_blocking(move || {
+        store
+            .for_each_in(wanted, |change| scanned.absorb(change))
+            .map(|_| scanned)
+    })
+    .await
+    .map_err(|e| StoreError {
+        path,
+        detail: format!("reading the store stopped: {e}"),
+    })??;
     observer.phase_finished(Phase::Events);
     Ok(scanned)
 }

@@ -10,8 +10,10 @@
 
 use chrono::{DateTime, Utc};
 use thiserror::Error;
+use tokio::sync::mpsc;
 
 use super::{gaps, EventStore, Span, StoreError};
+use crate::domain::change::BackupChange;
 use crate::domain::period::Period;
 use crate::dropbox::team_log::{self, EventScan};
 use crate::dropbox::{ApiError, Transport};
@@ -33,46 +35,119 @@ pub struct Synced {
 }
 
 /// Brings into `store` what it has not settled of `wanted`, as of `now`
-/// (which becomes the fetch time of what it covers). `progress` sees each
-/// gap's running counts.
+/// (which becomes the fetch time of what it covers), and gives it back.
+/// `progress` sees the running counts after every page. The pages are
+/// written by a thread of their own (fed through a bounded queue), so
+/// storing never holds up the calls in flight.
 pub async fn sync(
-    store: &EventStore,
+    store: EventStore,
     transport: &Transport,
     wanted: Span,
     now: DateTime<Utc>,
     concurrency: usize,
-    mut progress: impl FnMut(&EventScan),
-) -> Result<Synced, SyncError> {
+    progress: impl Fn(&EventScan),
+) -> Result<(EventStore, Synced), SyncError> {
     let todo = store.plan(wanted)?;
     let mut synced = Synced {
         gaps_fetched: todo.len(),
         ..Synced::default()
     };
+    if todo.is_empty() {
+        return Ok((store, synced));
+    }
+    let (queue, pages) = mpsc::channel(PAGES_QUEUED);
+    let fetched_at = now.timestamp();
+    let path = store.path().display().to_string();
+    let writer = tokio::task::spawn_blocking(move || write_gaps(store, pages, fetched_at));
+    let fetched = fetch_gaps(&queue, transport, &todo, now, concurrency, &progress).await;
+    // The writer ends once the queue closes: after the last commit, or
+    // with the open gap rolled back when the fetch failed.
+    drop(queue);
+    let written = writer.await.map_err(|e| StoreError {
+        path,
+        detail: format!("the writer stopped: {e}"),
+    })?;
+    let store = written?;
+    synced.scan = fetched?;
+    Ok((store, synced))
+}
+
+/// Pages waiting for the writer at most (about a megabyte each).
+const PAGES_QUEUED: usize = 16;
+
+/// What the fetch hands the writer.
+enum Write {
+    /// A page's changes, for the open gap.
+    Page(Vec<BackupChange>),
+    /// The open gap arrived whole: commit it as covered.
+    Covered(Span),
+}
+
+/// Fetches each gap into the queue, closing it with `Covered` once whole.
+/// Stops early (with the counts so far) when the writer is gone: its own
+/// error then tells why.
+async fn fetch_gaps(
+    queue: &mpsc::Sender<Write>,
+    transport: &Transport,
+    todo: &[Span],
+    now: DateTime<Utc>,
+    concurrency: usize,
+    progress: &impl Fn(&EventScan),
+) -> Result<EventScan, SyncError> {
+    let mut total = EventScan::default();
     for gap in todo {
-        // Dropped on any early return, or with the future on Ctrl-C: the
-        // batch then rolls back and the gap stays uncovered.
-        let mut batch = store.begin()?;
-        let mut failed = None;
         let period = Period {
             start: gap.start_time(),
             end: Some(gap.end_time()),
         };
-        let workers = workers_for(gap, concurrency);
-        let scan =
-            team_log::scan_backup_changes(transport, &period, workers, now, |change, scan| {
-                if failed.is_none() {
-                    failed = batch.insert(&change).err();
-                }
-                progress(scan);
-            })
-            .await?;
-        if let Some(e) = failed {
-            return Err(e.into());
+        let workers = workers_for(*gap, concurrency);
+        let scan = team_log::scan_backup_changes(
+            transport,
+            &period,
+            workers,
+            now,
+            |changes, scan| async move {
+                progress(&scan);
+                queue.send(Write::Page(changes)).await.is_ok()
+            },
+        )
+        .await?;
+        total.add(&scan);
+        if queue.send(Write::Covered(*gap)).await.is_err() {
+            break;
         }
-        batch.commit(gap, now.timestamp())?;
-        synced.scan.add(&scan);
     }
-    Ok(synced)
+    Ok(total)
+}
+
+/// The writer: one transaction per gap, committed when the gap arrived
+/// whole; a gap left open when the queue closes is rolled back, so it
+/// stays uncovered.
+fn write_gaps(
+    store: EventStore,
+    mut pages: mpsc::Receiver<Write>,
+    fetched: i64,
+) -> Result<EventStore, StoreError> {
+    loop {
+        let mut batch = store.begin()?;
+        loop {
+            match pages.blocking_recv() {
+                Some(Write::Page(changes)) => {
+                    for change in &changes {
+                        batch.insert(change)?;
+                    }
+                }
+                Some(Write::Covered(gap)) => {
+                    batch.commit(gap, fetched)?;
+                    break;
+                }
+                None => {
+                    drop(batch);
+                    return Ok(store);
+                }
+            }
+        }
+    }
 }
 
 /// How long the audit log may take to deliver an event (Dropbox's bound).

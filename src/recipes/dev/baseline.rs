@@ -1,11 +1,13 @@
 //! The watermint toolbox's algorithm for the same report, kept as the
 //! benchmark's baseline: list every session, scan the whole `devices` event
-//! category 1000 a page, then look owners up one `get_info_v2` call per
-//! member that no event named. One request at a time, as tbx does. It
+//! category 1000 a page, then, for the devices no event named, list the
+//! team's members once (tbx's cached member lookup, `citron/dropbox/team/
+//! backup/device/status.go` with `sv_member.NewCached`). One request at a
+//! time, as tbx does. It
 //! produces rows by the same rules as the real command, so the two can be
 //! compared row for row.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -116,18 +118,20 @@ pub async fn run(transport: &Transport, period: &Period) -> Result<BaselineRun, 
         route = ROUTE_CONTINUE;
     }
 
-    let unknown: Vec<String> = devices
+    // tbx resolves the owner of each device without an event through a
+    // cached member list: the whole list (1000 a page, tbx's default) at
+    // the first such device.
+    let latest = fold.finish();
+    let without_event = devices
         .iter()
-        .map(|d| d.team_member_id().to_string())
-        .filter(|id| !owners.contains_key(id))
-        .collect::<BTreeSet<String>>()
-        .into_iter()
-        .collect();
-    for id in &unknown {
-        members::get_info(transport, &[id], &mut owners).await?;
+        .any(|d| !latest.contains_key(d.session_id()));
+    if without_event {
+        for (id, owner) in members::list_members(transport).await? {
+            owners.entry(id).or_insert(owner);
+        }
     }
     Ok(BaselineRun {
-        rows: build_rows(devices, &fold.finish(), &owners),
+        rows: build_rows(devices, &latest, &owners),
         events_read,
     })
 }

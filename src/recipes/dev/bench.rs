@@ -16,6 +16,7 @@ use crate::domain::row::Layout;
 use crate::domain::status::BackupStatus;
 use crate::dropbox::auth::tokens::TokenSource;
 use crate::dropbox::auth::{AccessToken, ApiBase};
+use crate::dropbox::devices::ROUTE as DEVICES_ROUTE;
 use crate::dropbox::{Transport, TransportConfig};
 use crate::options::{CommonArgs, Output};
 use crate::recipes::dropbox::team::backup::device::status::{
@@ -24,17 +25,63 @@ use crate::recipes::dropbox::team::backup::device::status::{
 use crate::sim::generate::{generate, GenSpec, HISTORY_DAYS};
 use crate::sim::{self, FaultSchedule, SimConfig, SimHandle, SimTeam};
 
+/// The team and server a bench run uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchProfile {
+    /// 1,500 members, about 100,000 events in the `devices` category
+    /// (5,000 of them backup status changes), 100 members a device page
+    Default,
+    /// 2,000 members, about 90,000 backup status changes and nothing else,
+    /// 50 members a device page (40 device-list calls)
+    Events,
+}
+
+impl BenchProfile {
+    fn members(self) -> u32 {
+        match self {
+            BenchProfile::Default => 1500,
+            BenchProfile::Events => 2000,
+        }
+    }
+
+    /// The `devices` category's size; `None`: backup status changes only.
+    fn events(self) -> Option<u64> {
+        match self {
+            BenchProfile::Default => Some(100_000),
+            BenchProfile::Events => None,
+        }
+    }
+
+    /// Backup status changes per session with history.
+    fn changes(self) -> (usize, usize) {
+        match self {
+            BenchProfile::Default => (1, 4),
+            BenchProfile::Events => (30, 50),
+        }
+    }
+
+    fn devices_page_members(self) -> usize {
+        match self {
+            BenchProfile::Default => 100,
+            BenchProfile::Events => 50,
+        }
+    }
+}
+
 /// Measure the command against the tbx algorithm on a simulated team
 #[derive(Debug, Clone, Args)]
 pub struct BenchArgs {
-    /// Members of the bench team
-    #[arg(long, value_name = "N", default_value_t = 1500,
+    /// The bench team and server
+    #[arg(long, value_enum, default_value_t = BenchProfile::Default)]
+    pub profile: BenchProfile,
+    /// Members of the bench team [default: the profile's]
+    #[arg(long, value_name = "N",
           value_parser = clap::value_parser!(u32).range(10..=200_000))]
-    pub members: u32,
-    /// Events in the `devices` category of the log (roughly)
-    #[arg(long, value_name = "N", default_value_t = 100_000,
+    pub members: Option<u32>,
+    /// Events in the `devices` category of the log, roughly [default: the profile's]
+    #[arg(long, value_name = "N",
           value_parser = clap::value_parser!(u64).range(1..=20_000_000))]
-    pub events: u64,
+    pub events: Option<u64>,
     /// Latency of every API call, in milliseconds
     #[arg(long, value_name = "MS", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(0..=60_000))]
@@ -48,6 +95,16 @@ pub struct BenchArgs {
     pub fold_events: u64,
     #[command(flatten)]
     pub common: CommonArgs,
+}
+
+impl BenchArgs {
+    fn members(&self) -> u32 {
+        self.members.unwrap_or(self.profile.members())
+    }
+
+    fn events(&self) -> Option<u64> {
+        self.events.or(self.profile.events())
+    }
 }
 
 #[derive(Debug, Default)]
@@ -98,10 +155,15 @@ fn devices_events(team: &SimTeam) -> u64 {
 /// A team whose `devices` category holds about `events` events: a first
 /// guess at the noise, then one correction from what it gave.
 fn bench_team(args: &BenchArgs, anchor: chrono::DateTime<Utc>) -> SimTeam {
-    let mut spec = GenSpec::new(args.members as usize, args.seed, anchor);
+    let mut spec = GenSpec::new(args.members() as usize, args.seed, anchor);
+    spec.changes = args.profile.changes();
     spec.noise_ratio = 0;
-    let backup = devices_events(&generate(&spec)).max(1);
-    let wanted_noise = args.events.saturating_sub(backup);
+    let team = generate(&spec);
+    let Some(wanted) = args.events() else {
+        return team;
+    };
+    let backup = devices_events(&team).max(1);
+    let wanted_noise = wanted.saturating_sub(backup);
     spec.noise_ratio = (wanted_noise * 2).div_ceil(backup) as usize;
     let team = generate(&spec);
     let got_noise = devices_events(&team).saturating_sub(backup);
@@ -127,7 +189,7 @@ pub async fn exec(args: &BenchArgs) -> Result<(), String> {
         .count();
     let config = SimConfig {
         events_page_max: 1000,
-        devices_page_members: 100,
+        devices_page_members: args.profile.devices_page_members(),
         schedule: FaultSchedule {
             latency_ms: args.latency_ms,
             ..FaultSchedule::default()
@@ -151,7 +213,7 @@ pub async fn exec(args: &BenchArgs) -> Result<(), String> {
     println!(
         "Bench team: {} members, {desktops} linked desktop clients, {devices_events} events in the devices \
          category ({backup_events} backup status changes) over {HISTORY_DAYS} days; {} ms per call; concurrency {concurrency}",
-        args.members, args.latency_ms
+        args.members(), args.latency_ms
     );
 
     eprintln!("Running the tbx algorithm (baseline)...");
@@ -159,7 +221,9 @@ pub async fn exec(args: &BenchArgs) -> Result<(), String> {
     eprintln!("Running tbx-rs...");
     let ours = run_ours(&sim, &period, args, concurrency).await?;
     print_comparison(&base, &ours);
+    print_device_chain(&ours, args.latency_ms);
     print_fold_speed(args.fold_events);
+    print_startup();
     if base.rows != ours.rows {
         return Err("the rows differ between the baseline and tbx-rs".into());
     }
@@ -329,6 +393,53 @@ fn print_comparison(base: &Measure, ours: &Measure) {
         ours.rows.len(),
         same
     );
+}
+
+/// The floor of any run: the device listing is one cursor chain, so the
+/// run cannot end before its calls, one after the other, have come back.
+fn print_device_chain(ours: &Measure, latency_ms: u64) {
+    let calls = ours.calls.get(DEVICES_ROUTE).copied().unwrap_or(0);
+    let chain = Duration::from_millis(latency_ms * calls);
+    println!();
+    if chain.is_zero() {
+        println!("device-list chain: {calls} calls, no latency: no floor to compare with");
+        return;
+    }
+    println!(
+        "device-list chain: {calls} calls x {latency_ms} ms = {:.2} s; tbx-rs wall / chain = {:.2}x",
+        chain.as_secs_f64(),
+        ours.wall.as_secs_f64() / chain.as_secs_f64()
+    );
+}
+
+/// Start-up of this binary: `tbx version` and `tbx --help`, median of 21.
+fn print_startup() {
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    println!();
+    for args in [&["version"][..], &["--help"][..]] {
+        let mut times = Vec::new();
+        for _ in 0..21 {
+            let started = Instant::now();
+            let ran = std::process::Command::new(&exe)
+                .args(args)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+            if !ran.is_ok_and(|s| s.success()) {
+                return;
+            }
+            times.push(started.elapsed());
+        }
+        times.sort();
+        println!(
+            "start-up: tbx {} in {:.1} ms (median of 21, slowest {:.1} ms)",
+            args.join(" "),
+            times[10].as_secs_f64() * 1e3,
+            times[20].as_secs_f64() * 1e3
+        );
+    }
 }
 
 /// The fold alone: `n` changes over 100,000 sessions, on one core.
