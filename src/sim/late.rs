@@ -81,7 +81,11 @@ struct SessionId<'a> {
 
 fn stored_session(raw: &RawValue) -> Option<String> {
     let event: SessionOf = serde_json::from_str(raw.get()).ok()?;
-    let id = event.details?.desktop_device_session_info?.session_info?.session_id?;
+    let id = event
+        .details?
+        .desktop_device_session_info?
+        .session_info?
+        .session_id?;
     Some(id.into_owned())
 }
 
@@ -104,7 +108,12 @@ fn latest_changes(
     latest
 }
 
-fn remember(latest: &mut HashMap<String, usize>, index: &[IndexedEvent], session: String, i: usize) {
+fn remember(
+    latest: &mut HashMap<String, usize>,
+    index: &[IndexedEvent],
+    session: String,
+    i: usize,
+) {
     let newer = latest
         .get(&session)
         .is_none_or(|&j| index[j].timestamp <= index[i].timestamp);

@@ -233,9 +233,7 @@ fn handle(sim: &Sim, route: &str, headers: &HeaderMap, body: &[u8], serial: u64)
     }
     let value = match route {
         "team_log/get_events" => return get_events(sim, decode(arg)?, serial),
-        "team_log/get_events/continue" => {
-            return get_events_continue(sim, decode(arg)?, serial)
-        }
+        "team_log/get_events/continue" => return get_events_continue(sim, decode(arg)?, serial),
         "team/devices/list_members_devices" => list_members_devices(sim, decode(arg)?, serial),
         "team/members/list_v2" => members_list(sim, decode(arg)?, serial),
         "team/members/list/continue_v2" => members_list_continue(sim, decode(arg)?, serial),
@@ -945,4 +943,30 @@ fn team_info(sim: &Sim) -> Value {
             "top_level_content_policy": {".tag": "admin_only"}
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_page_of_stored_text_is_the_bytes_of_the_page_as_a_value() {
+        let events = [
+            json!({"timestamp": "2026-06-01T00:00:00Z", "z": 1, "a": {"b": [1.5, null]}}),
+            json!({"host_name": "Mary's \"Work\" PC\n\u{1b}[31m 日本語 💻", "n": -3}),
+            json!({}),
+        ];
+        let raw: Vec<Box<RawValue>> = events
+            .iter()
+            .map(|e| serde_json::value::to_raw_value(e).unwrap())
+            .collect();
+        for (picked, has_more) in [(vec![], false), (vec![2, 0, 1], true), (vec![1], false)] {
+            let page: Vec<&Value> = picked.iter().map(|&k| &events[k]).collect();
+            let expected = json!({"events": page, "cursor": "AAFxyz", "has_more": has_more});
+            assert_eq!(
+                page_json(&raw, &picked, "AAFxyz", has_more),
+                serde_json::to_vec(&expected).unwrap()
+            );
+        }
+    }
 }
