@@ -14,9 +14,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use chrono::{DateTime, Duration, Utc};
+use std::collections::HashMap;
+
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
+use super::team::{IndexedEvent, Sym};
 use super::Sim;
 use crate::domain::period::{format_dropbox_time, parse_dropbox_time};
 
@@ -49,24 +53,83 @@ fn linked_sessions(sim: &Sim) -> Vec<String> {
         .collect()
 }
 
+/// Just the session id of a backup status change, read from its stored text
+/// without building the rest.
+#[derive(Deserialize)]
+struct SessionOf<'a> {
+    #[serde(borrow)]
+    details: Option<SessionDetails<'a>>,
+}
+
+#[derive(Deserialize)]
+struct SessionDetails<'a> {
+    #[serde(borrow)]
+    desktop_device_session_info: Option<SessionInfoOf<'a>>,
+}
+
+#[derive(Deserialize)]
+struct SessionInfoOf<'a> {
+    #[serde(borrow)]
+    session_info: Option<SessionId<'a>>,
+}
+
+#[derive(Deserialize)]
+struct SessionId<'a> {
+    #[serde(borrow)]
+    session_id: Option<std::borrow::Cow<'a, str>>,
+}
+
+fn stored_session(raw: &RawValue) -> Option<String> {
+    let event: SessionOf = serde_json::from_str(raw.get()).ok()?;
+    let id = event
+        .details?
+        .desktop_device_session_info?
+        .session_info?
+        .session_id?;
+    Some(id.into_owned())
+}
+
+/// The latest backup status change of each session (by time, then log
+/// order), read once from the stored log.
+fn latest_changes(
+    raw: &[Box<RawValue>],
+    index: &[IndexedEvent],
+    backup_change: Option<Sym>,
+) -> HashMap<String, usize> {
+    let mut latest: HashMap<String, usize> = HashMap::new();
+    for (i, e) in index.iter().enumerate() {
+        if Some(e.event_type) != backup_change {
+            continue;
+        }
+        if let Some(session) = stored_session(&raw[i]) {
+            remember(&mut latest, index, session, i);
+        }
+    }
+    latest
+}
+
+fn remember(
+    latest: &mut HashMap<String, usize>,
+    index: &[IndexedEvent],
+    session: String,
+    i: usize,
+) {
+    let newer = latest
+        .get(&session)
+        .is_none_or(|&j| index[j].timestamp <= index[i].timestamp);
+    if newer {
+        latest.insert(session, i);
+    }
+}
+
 impl Sim {
     pub(super) fn add_late_change(&self, change: &LateChange) -> Option<Value> {
-        let mut log = self.log_mut();
-        // The latest change of each session: the template of the next one.
-        let mut latest: std::collections::HashMap<&str, usize> = Default::default();
-        for (i, e) in log.index.iter().enumerate() {
-            if e.event_type != BACKUP_CHANGE {
-                continue;
-            }
-            if let Some(session) = session_of(&log.raw[i]) {
-                let newer = latest
-                    .get(session)
-                    .is_none_or(|&j| log.index[j].timestamp <= e.timestamp);
-                if newer {
-                    latest.insert(session, i);
-                }
-            }
-        }
+        let mut guard = self.log_mut();
+        let log = &mut *guard;
+        let backup_change = log.symbols.get(BACKUP_CHANGE);
+        let latest = log
+            .latest_change
+            .get_or_insert_with(|| latest_changes(&log.raw, &log.index, backup_change));
         let template = match &change.session_id {
             Some(session) => *latest.get(session.as_str())?,
             None => {
@@ -80,31 +143,40 @@ impl Sim {
                 pick
             }
         };
-        let mut event = log.raw[template].clone();
+        let mut event: Value = serde_json::from_str(log.raw[template].get()).ok()?;
         let mut indexed = log.index[template].clone();
-        let at = format_dropbox_time(change.timestamp);
-        let previous = event["details"]["new_value"][".tag"]
-            .as_str()
-            .unwrap_or("disabled")
-            .to_string();
-        let new = change.new_value.clone().unwrap_or_else(|| {
-            if previous == "enabled" {
-                "disabled"
-            } else {
-                "enabled"
-            }
-            .to_string()
-        });
-        event["timestamp"] = json!(at);
-        event["details"]["previous_value"] = json!({".tag": previous});
-        event["details"]["new_value"] = json!({".tag": new});
-        if event["details"]["desktop_device_session_info"]["updated"].is_string() {
-            event["details"]["desktop_device_session_info"]["updated"] = json!(at);
-        }
+        move_change(&mut event, change);
         indexed.timestamp = change.timestamp;
-        log.raw.push(event.clone());
+        let text = serde_json::value::to_raw_value(&event).ok()?;
+        log.raw.push(text);
         log.index.push(indexed);
+        if let Some(session) = session_of(&event) {
+            remember(latest, &log.index, session.to_string(), log.index.len() - 1);
+        }
         Some(event)
+    }
+}
+
+/// Turns a copy of a session's latest change into the late one.
+fn move_change(event: &mut Value, change: &LateChange) {
+    let at = format_dropbox_time(change.timestamp);
+    let previous = event["details"]["new_value"][".tag"]
+        .as_str()
+        .unwrap_or("disabled")
+        .to_string();
+    let new = change.new_value.clone().unwrap_or_else(|| {
+        if previous == "enabled" {
+            "disabled"
+        } else {
+            "enabled"
+        }
+        .to_string()
+    });
+    event["timestamp"] = json!(at);
+    event["details"]["previous_value"] = json!({".tag": previous});
+    event["details"]["new_value"] = json!({".tag": new});
+    if event["details"]["desktop_device_session_info"]["updated"].is_string() {
+        event["details"]["desktop_device_session_info"]["updated"] = json!(at);
     }
 }
 

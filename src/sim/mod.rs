@@ -20,13 +20,14 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuar
 use std::time::{Duration, Instant};
 
 use rand::Rng;
+use serde_json::value::RawValue;
 use serde_json::Value;
 use thiserror::Error;
 use tokio::sync::oneshot;
 
 pub use late::LateChange;
 pub use team::SimTeam;
-use team::{IndexedEvent, TeamIndex};
+use team::{IndexedEvent, Symbols, TeamIndex};
 
 /// Every scope the simulator knows; the default token has them all.
 pub const ALL_SCOPES: [&str; 4] = [
@@ -197,10 +198,17 @@ struct PendingFault {
 
 /// The audit log as served, in log order: the team's events, then those
 /// added while the simulator runs (which is how late arrivals look).
+/// Each event is kept as its JSON text, serialized once: a page is their
+/// concatenation, and the text takes a tenth of a `Value`'s memory.
 #[derive(Debug, Default)]
 pub(crate) struct EventLog {
-    pub raw: Vec<Value>,
+    pub raw: Vec<Box<RawValue>>,
     pub index: Vec<IndexedEvent>,
+    /// The names in `index`.
+    pub symbols: Symbols,
+    /// The latest backup status change of each desktop session, the
+    /// template of a late one; built on the first late change.
+    pub latest_change: Option<HashMap<String, usize>>,
 }
 
 pub(crate) struct Sim {
@@ -350,7 +358,13 @@ impl SimHandle {
 
     /// The audit log in log order, with the events added while running.
     pub fn events(&self) -> Vec<Value> {
-        self.sim.log().raw.clone()
+        let log = self.sim.log();
+        // The text was serialized from a `Value`, so it parses back to it
+        // (`preserve_order` keeps the key order).
+        log.raw
+            .iter()
+            .filter_map(|raw| serde_json::from_str(raw.get()).ok())
+            .collect()
     }
 
     /// Appends a backup status change stamped in the past to the log (see
@@ -382,9 +396,20 @@ impl Drop for SimHandle {
 
 fn prepare(mut team: SimTeam, config: SimConfig) -> Result<Arc<Sim>, SimError> {
     let mut index = team.index()?;
+    let events = std::mem::take(&mut team.events);
+    let mut raw = Vec::with_capacity(events.len());
+    // Each `Value` is dropped as soon as it is serialized, so the two forms
+    // of the whole log never coexist.
+    for (i, event) in events.into_iter().enumerate() {
+        let text = serde_json::value::to_raw_value(&event)
+            .map_err(|e| team::TeamFileError::Invalid(format!("event #{i}: {e}")))?;
+        raw.push(text);
+    }
     let log = EventLog {
-        raw: std::mem::take(&mut team.events),
+        raw,
         index: std::mem::take(&mut index.events),
+        symbols: std::mem::take(&mut index.symbols),
+        latest_change: None,
     };
     Ok(Arc::new(Sim {
         team,

@@ -14,10 +14,11 @@ use axum::Router;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use super::cursor;
-use super::team::IndexedEvent;
+use super::team::{IndexedEvent, Sym, Symbols};
 use super::{Fault, FaultBody, Sim};
 
 pub(super) fn router(sim: Arc<Sim>) -> Router {
@@ -37,8 +38,24 @@ enum Failure {
     NotFound,
 }
 
+/// A successful answer: a `Value`, or JSON text already written (the
+/// events listings, which concatenate their stored events).
+enum Body {
+    Json(Value),
+    Raw(Vec<u8>),
+}
+
+impl Body {
+    fn into_bytes(self) -> Vec<u8> {
+        match self {
+            Body::Json(value) => serde_json::to_vec(&value).unwrap_or_default(),
+            Body::Raw(bytes) => bytes,
+        }
+    }
+}
+
 /// What a route handler answers: its JSON result, or why there is none.
-type RouteResult = Result<Value, Failure>;
+type RouteResult = Result<Body, Failure>;
 
 const ROUTES: [(&str, Option<&str>); 8] = [
     ("team_log/get_events", Some("events.read")),
@@ -115,8 +132,8 @@ async fn answer(
         handle(sim, route, headers, body, serial)
     };
     let mut response = match outcome {
-        Ok(value) if every(schedule.drop_every) => dropped_response(&value),
-        Ok(value) => json_response(StatusCode::OK, &value),
+        Ok(body) if every(schedule.drop_every) => dropped_response(body.into_bytes()),
+        Ok(body) => bytes_response(StatusCode::OK, body.into_bytes()),
         Err(failure) => failure_response(route, failure),
     };
     if let Ok(v) = format!("{serial:016x}{:08x}", route.len()).parse() {
@@ -126,8 +143,7 @@ async fn answer(
 }
 
 /// A 200 whose body stops half-way: the connection is closed mid-response.
-fn dropped_response(value: &Value) -> Response {
-    let body = serde_json::to_vec(value).unwrap_or_default();
+fn dropped_response(body: Vec<u8>) -> Response {
     let half = body.len() / 2;
     let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
         Ok(Bytes::copy_from_slice(&body[..half])),
@@ -185,8 +201,9 @@ fn scheduled_reset(sim: &Sim, route: &str, arg: &Value) -> Option<Failure> {
 /// though the log is not in time order.
 fn reset_timestamp(sim: &Sim, q: &EventsQuery) -> Option<DateTime<Utc>> {
     let log = sim.log();
+    let filter = Filter::new(q, &log.symbols);
     let total = log.index.len();
-    let matching = |i: &usize| event_matches(&log.index, q, *i);
+    let matching = |i: &usize| filter.matches(&log.index[*i]);
     let newest_returned = (0..q.position.min(total))
         .filter(matching)
         .map(|i| log.index[i].timestamp)
@@ -214,9 +231,9 @@ fn handle(sim: &Sim, route: &str, headers: &HeaderMap, body: &[u8], serial: u64)
     if let Some(reset) = scheduled_reset(sim, route, &arg) {
         return Err(reset);
     }
-    match route {
-        "team_log/get_events" => get_events(sim, decode(arg)?, serial),
-        "team_log/get_events/continue" => get_events_continue(sim, decode(arg)?, serial),
+    let value = match route {
+        "team_log/get_events" => return get_events(sim, decode(arg)?, serial),
+        "team_log/get_events/continue" => return get_events_continue(sim, decode(arg)?, serial),
         "team/devices/list_members_devices" => list_members_devices(sim, decode(arg)?, serial),
         "team/members/list_v2" => members_list(sim, decode(arg)?, serial),
         "team/members/list/continue_v2" => members_list_continue(sim, decode(arg)?, serial),
@@ -227,7 +244,8 @@ fn handle(sim: &Sim, route: &str, headers: &HeaderMap, body: &[u8], serial: u64)
             Ok(Value::Null)
         }
         _ => Err(Failure::NotFound),
-    }
+    };
+    value.map(Body::Json)
 }
 
 /// Kills the token, its refresh token, and every token minted from that.
@@ -347,7 +365,10 @@ fn decode<T: DeserializeOwned>(arg: Value) -> Result<T, Failure> {
 }
 
 fn json_response(status: StatusCode, value: &Value) -> Response {
-    let body = serde_json::to_vec(value).unwrap_or_default();
+    bytes_response(status, serde_json::to_vec(value).unwrap_or_default())
+}
+
+fn bytes_response(status: StatusCode, body: Vec<u8>) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
@@ -637,19 +658,43 @@ fn get_events_continue(sim: &Sim, arg: CursorArg, serial: u64) -> RouteResult {
     Ok(events_page(sim, query, serial))
 }
 
-fn event_matches(index: &[IndexedEvent], q: &EventsQuery, i: usize) -> bool {
-    let e = &index[i];
-    q.start.is_none_or(|s| e.timestamp >= s)
-        && q.end.is_none_or(|end| e.timestamp < end)
-        && q.category.as_ref().is_none_or(|c| &e.category == c)
-        && q.event_type.as_ref().is_none_or(|t| &e.event_type == t)
-        && q.account_id.as_ref().is_none_or(|a| e.accounts.contains(a))
+/// A query's filters with its names resolved to the log's interned ones
+/// (`Some(None)`: a name no event has, so nothing matches).
+struct Filter {
+    start: Option<DateTime<Utc>>,
+    end: Option<DateTime<Utc>>,
+    category: Option<Option<Sym>>,
+    event_type: Option<Option<Sym>>,
+    account: Option<Option<Sym>>,
+}
+
+impl Filter {
+    fn new(q: &EventsQuery, symbols: &Symbols) -> Self {
+        let resolve = |name: &Option<String>| name.as_deref().map(|n| symbols.get(n));
+        Self {
+            start: q.start,
+            end: q.end,
+            category: resolve(&q.category),
+            event_type: resolve(&q.event_type),
+            account: resolve(&q.account_id),
+        }
+    }
+
+    fn matches(&self, e: &IndexedEvent) -> bool {
+        self.start.is_none_or(|s| e.timestamp >= s)
+            && self.end.is_none_or(|end| e.timestamp < end)
+            && self.category.is_none_or(|c| c == Some(e.category))
+            && self.event_type.is_none_or(|t| t == Some(e.event_type))
+            && self
+                .account
+                .is_none_or(|a| a.is_some_and(|a| e.accounts.contains(&a)))
+    }
 }
 
 /// One page in log order. The page size is the server's choice: never more
 /// than `limit` or `events_page_max`, every other page about half that, and
 /// every `empty_page_every`-th page empty while more remain.
-fn events_page(sim: &Sim, mut q: EventsQuery, serial: u64) -> Value {
+fn events_page(sim: &Sim, mut q: EventsQuery, serial: u64) -> Body {
     let cfg = &sim.config;
     let mut size = q.limit.min(cfg.events_page_max).max(1);
     if q.page % 2 == 1 {
@@ -659,33 +704,50 @@ fn events_page(sim: &Sim, mut q: EventsQuery, serial: u64) -> Value {
         size = 0;
     }
     let log = sim.log();
+    let filter = Filter::new(&q, &log.symbols);
     let total = log.index.len();
-    let mut events = Vec::new();
+    let mut picked = Vec::with_capacity(size.min(total.saturating_sub(q.position)));
     let mut i = q.position;
-    while i < total && events.len() < size {
-        if event_matches(&log.index, &q, i) {
-            events.push(log.raw[i].clone());
+    while i < total && picked.len() < size {
+        if filter.matches(&log.index[i]) {
+            picked.push(i);
         }
         i += 1;
     }
     if cfg.schedule.disorder {
         // Newest first; a stable sort keeps same-second events in log order.
-        let mut order: Vec<usize> = (0..events.len()).collect();
-        let stamps: Vec<_> = events
-            .iter()
-            .map(|e| e["timestamp"].as_str().unwrap_or_default().to_string())
-            .collect();
-        order.sort_by(|a, b| stamps[*b].cmp(&stamps[*a]));
-        events = order.into_iter().map(|k| events[k].clone()).collect();
+        picked.sort_by(|a, b| log.index[*b].timestamp.cmp(&log.index[*a].timestamp));
     }
     q.position = i;
-    let has_more = (i..total).any(|j| event_matches(&log.index, &q, j));
+    let has_more = log.index[i..].iter().any(|e| filter.matches(e));
     q.page += 1;
-    json!({
-        "events": events,
-        "cursor": cursor::encode("events", serial, &q),
-        "has_more": has_more,
-    })
+    let cursor = cursor::encode("events", serial, &q);
+    Body::Raw(page_json(&log.raw, &picked, &cursor, has_more))
+}
+
+/// `{"events":[...],"cursor":"...","has_more":...}`, the bytes that
+/// serializing the page as a `Value` gives, with the events' stored text.
+fn page_json(raw: &[Box<RawValue>], picked: &[usize], cursor: &str, has_more: bool) -> Vec<u8> {
+    let events: usize = picked.iter().map(|&k| raw[k].get().len() + 1).sum();
+    let mut body = Vec::with_capacity(events + cursor.len() + 48);
+    body.extend_from_slice(b"{\"events\":[");
+    for (n, &k) in picked.iter().enumerate() {
+        if n > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(raw[k].get().as_bytes());
+    }
+    body.extend_from_slice(b"],\"cursor\":");
+    // A cursor is base64, but escape it as the serializer would anyway.
+    if serde_json::to_writer(&mut body, cursor).is_err() {
+        body.extend_from_slice(b"\"\"");
+    }
+    body.extend_from_slice(if has_more {
+        b",\"has_more\":true}"
+    } else {
+        b",\"has_more\":false}"
+    });
+    body
 }
 
 #[derive(Deserialize)]
@@ -701,7 +763,7 @@ struct ListDevicesArg {
     include_mobile_clients: bool,
 }
 
-fn list_members_devices(sim: &Sim, arg: ListDevicesArg, serial: u64) -> RouteResult {
+fn list_members_devices(sim: &Sim, arg: ListDevicesArg, serial: u64) -> Result<Value, Failure> {
     let mut position: usize = match &arg.cursor {
         Some(c) => cursor::decode("devices", c).ok_or_else(|| route_error("reset", None))?,
         None => 0,
@@ -753,7 +815,7 @@ struct MembersQuery {
     position: usize,
 }
 
-fn members_list(sim: &Sim, arg: MembersListArg, serial: u64) -> RouteResult {
+fn members_list(sim: &Sim, arg: MembersListArg, serial: u64) -> Result<Value, Failure> {
     if !(1..=1000).contains(&arg.limit) {
         return Err(Failure::BadRequest(format!(
             "request body: limit: {} is not within range 1..1000",
@@ -768,7 +830,7 @@ fn members_list(sim: &Sim, arg: MembersListArg, serial: u64) -> RouteResult {
     Ok(members_page(sim, q, serial))
 }
 
-fn members_list_continue(sim: &Sim, arg: CursorArg, serial: u64) -> RouteResult {
+fn members_list_continue(sim: &Sim, arg: CursorArg, serial: u64) -> Result<Value, Failure> {
     let q: MembersQuery = cursor::decode("members", &arg.cursor)
         .ok_or_else(|| route_error("invalid_cursor", None))?;
     Ok(members_page(sim, q, serial))
@@ -809,7 +871,7 @@ enum UserSelector {
     Email { email: String },
 }
 
-fn members_get_info(sim: &Sim, arg: GetInfoArg) -> RouteResult {
+fn members_get_info(sim: &Sim, arg: GetInfoArg) -> Result<Value, Failure> {
     let idx = &sim.index;
     let items = arg
         .members
@@ -881,4 +943,30 @@ fn team_info(sim: &Sim) -> Value {
             "top_level_content_policy": {".tag": "admin_only"}
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_page_of_stored_text_is_the_bytes_of_the_page_as_a_value() {
+        let events = [
+            json!({"timestamp": "2026-06-01T00:00:00Z", "z": 1, "a": {"b": [1.5, null]}}),
+            json!({"host_name": "Mary's \"Work\" PC\n\u{1b}[31m 日本語 💻", "n": -3}),
+            json!({}),
+        ];
+        let raw: Vec<Box<RawValue>> = events
+            .iter()
+            .map(|e| serde_json::value::to_raw_value(e).unwrap())
+            .collect();
+        for (picked, has_more) in [(vec![], false), (vec![2, 0, 1], true), (vec![1], false)] {
+            let page: Vec<&Value> = picked.iter().map(|&k| &events[k]).collect();
+            let expected = json!({"events": page, "cursor": "AAFxyz", "has_more": has_more});
+            assert_eq!(
+                page_json(&raw, &picked, "AAFxyz", has_more),
+                serde_json::to_vec(&expected).unwrap()
+            );
+        }
+    }
 }

@@ -35,20 +35,49 @@ pub enum TeamFileError {
     Invalid(String),
 }
 
-/// What the routes need to filter events quickly, computed once.
+/// What the routes need to filter events quickly, computed once. Names are
+/// interned (`Symbols`): a million events share a few dozen tags and a few
+/// thousand accounts, and filtering compares integers.
 #[derive(Debug, Clone)]
 pub struct IndexedEvent {
     pub timestamp: DateTime<Utc>,
-    pub category: String,
-    pub event_type: String,
+    pub category: Sym,
+    pub event_type: Sym,
     /// Account ids that appear as actor, context or participant.
-    pub accounts: Vec<String>,
+    pub accounts: Box<[Sym]>,
+}
+
+/// An interned name (see `Symbols`).
+pub type Sym = u32;
+
+/// Interned names: each distinct string once, numbered in first-seen order.
+#[derive(Debug, Clone, Default)]
+pub struct Symbols {
+    ids: HashMap<Box<str>, Sym>,
+}
+
+impl Symbols {
+    pub fn intern(&mut self, name: &str) -> Sym {
+        if let Some(&id) = self.ids.get(name) {
+            return id;
+        }
+        let id = self.ids.len() as Sym;
+        self.ids.insert(name.into(), id);
+        id
+    }
+
+    /// `None` for a name no event has, which then matches nothing.
+    pub fn get(&self, name: &str) -> Option<Sym> {
+        self.ids.get(name).copied()
+    }
 }
 
 /// Lookups over a `SimTeam`, checked for the fields the routes rely on.
 #[derive(Debug, Clone)]
 pub struct TeamIndex {
     pub events: Vec<IndexedEvent>,
+    /// The names in `events`.
+    pub symbols: Symbols,
     pub member_by_id: HashMap<String, usize>,
     pub member_by_email: HashMap<String, usize>,
     pub member_by_external_id: HashMap<String, usize>,
@@ -79,6 +108,7 @@ impl SimTeam {
     pub fn index(&self) -> Result<TeamIndex, TeamFileError> {
         let mut index = TeamIndex {
             events: Vec::with_capacity(self.events.len()),
+            symbols: Symbols::default(),
             member_by_id: HashMap::new(),
             member_by_email: HashMap::new(),
             member_by_external_id: HashMap::new(),
@@ -128,11 +158,12 @@ impl SimTeam {
                 .get("event_type")
                 .and_then(tag)
                 .ok_or_else(|| invalid("missing event_type tag"))?;
+            let symbols = &mut index.symbols;
             index.events.push(IndexedEvent {
                 timestamp,
-                category: category.to_string(),
-                event_type: event_type.to_string(),
-                accounts: accounts_of(event),
+                category: symbols.intern(category),
+                event_type: symbols.intern(event_type),
+                accounts: accounts_of(event, symbols),
             });
         }
         Ok(index)
@@ -156,11 +187,11 @@ fn sends_catch_all_client_type(value: &Value) -> bool {
     }
 }
 
-fn accounts_of(event: &Value) -> Vec<String> {
+fn accounts_of(event: &Value, symbols: &mut Symbols) -> Box<[Sym]> {
     let mut out = Vec::new();
     let mut push = |v: Option<&Value>| {
         if let Some(a) = v.and_then(|v| v.get("account_id")).and_then(Value::as_str) {
-            out.push(a.to_string());
+            out.push(symbols.intern(a));
         }
     };
     if let Some(actor) = event.get("actor") {
@@ -179,7 +210,7 @@ fn accounts_of(event: &Value) -> Vec<String> {
             push(p.get(t));
         }
     }
-    out
+    out.into_boxed_slice()
 }
 
 #[cfg(test)]
