@@ -24,8 +24,8 @@ use crate::domain::summary::{summarize, Summary};
 use crate::dropbox::team::TeamInfo;
 use crate::dropbox::team_log::EventScan;
 use crate::dropbox::{devices, members, team, ApiError, Transport};
-use crate::store::sync::{sync, SyncError};
-use crate::store::{open_for_run, store_path, EventStore, Rebuilt, Span, StoreError};
+use crate::store::sync::{sync, Sink, SyncError};
+use crate::store::{gaps, open_for_run, store_path, EventStore, Rebuilt, Span, StoreError};
 
 /// What to report: validated, typed, free of any command-line form.
 #[derive(Debug, Clone)]
@@ -151,11 +151,11 @@ pub async fn collect(
     let stats = ScanStats {
         scan: scanned.scan.clone(),
         gaps_fetched: scanned.gaps_fetched,
-        sessions: scanned.fold.sessions(),
-        without_session: scanned.fold.without_session(),
-        duplicates: scanned.fold.duplicates(),
+        sessions: scanned.folded.fold.sessions(),
+        without_session: scanned.folded.fold.without_session(),
+        duplicates: scanned.folded.fold.duplicates(),
     };
-    let (rows, history) = assemble(devices, &owners, scanned, query);
+    let (rows, history) = assemble(devices, &owners, scanned.folded, query);
     let summary = query
         .summary_stale_days
         .map(|stale_days| summarize(&rows, stale_days, now));
@@ -298,11 +298,16 @@ async fn members_while_listing(
     }
 }
 
-/// The store's part of the period, folded; history and the devices the log
-/// describes only when asked for.
+/// The period's changes: counts of what was fetched, and the fold.
 struct Scanned {
     scan: EventScan,
     gaps_fetched: usize,
+    folded: Folded,
+}
+
+/// The period's changes folded per session; history and the devices the
+/// log describes only when asked for.
+struct Folded {
     fold: StatusFold,
     history: Option<HistoryLog>,
     /// Session -> (time, device, member) of its latest event.
@@ -328,37 +333,52 @@ async fn scan_events(
 ) -> Result<Scanned, OpsError> {
     observer.phase_started(Phase::Events);
     let wanted = Span::new(query.period.start, period_end(&query.period, now));
-    let (store, synced) = sync(store, transport, wanted, now, query.concurrency, |scan| {
-        observer.events_progress(scan)
-    })
-    .await?;
-    observer.store_synced(synced.gaps_fetched, store.path());
-    let mut scanned = Scanned {
-        scan: synced.scan,
-        gaps_fetched: synced.gaps_fetched,
+    let folded = Folded {
         fold: StatusFold::new(),
         history: query.history.then(HistoryLog::default),
         seen: query.include_unlinked.then(HashMap::new),
     };
-    // Reading back and folding a million events takes seconds of CPU: on a
-    // blocking thread, the device listing beside it goes on.
-    let path = store.path().display().to_string();
-    let scanned = tokio::task::spawn_blocking(move || {
-        store
-            .for_each_in(wanted, |change| scanned.absorb(change))
-            .map(|_| scanned)
-    })
-    .await
-    .map_err(|e| StoreError {
-        path,
-        detail: format!("reading the store stopped: {e}"),
-    })??;
+    // Fresh changes are folded by the store's writer as they are stored;
+    // the store is read back only for the rest of the period.
+    let progress = |scan: &EventScan| observer.events_progress(scan);
+    let (store, synced, mut folded) = sync(
+        store,
+        transport,
+        wanted,
+        now,
+        query.concurrency,
+        progress,
+        folded,
+    )
+    .await?;
+    observer.store_synced(synced.fetched.len(), store.path());
+    let stored = gaps(wanted, &synced.fetched);
+    if !stored.is_empty() {
+        // Reading back and folding a million events takes seconds of CPU:
+        // on a blocking thread, the device listing beside it goes on.
+        let path = store.path().display().to_string();
+        folded = tokio::task::spawn_blocking(move || {
+            for span in stored {
+                store.for_each_in(span, |change| folded.take(change))?;
+            }
+            Ok::<_, StoreError>(folded)
+        })
+        .await
+        .map_err(|e| StoreError {
+            path,
+            detail: format!("reading the store stopped: {e}"),
+        })??;
+    }
     observer.phase_finished(Phase::Events);
-    Ok(scanned)
+    Ok(Scanned {
+        scan: synced.scan,
+        gaps_fetched: synced.fetched.len(),
+        folded,
+    })
 }
 
-impl Scanned {
-    fn absorb(&mut self, change: BackupChange) {
+impl Sink for Folded {
+    fn take(&mut self, change: BackupChange) {
         if let Some(seen) = self.seen.as_mut() {
             note_seen_device(seen, &change);
         }
@@ -392,20 +412,20 @@ fn note_seen_device(seen: &mut HashMap<String, SeenDevice>, change: &BackupChang
 fn assemble(
     devices: Vec<LinkedDevice>,
     owners: &HashMap<String, Owner>,
-    scanned: Scanned,
+    folded: Folded,
     query: &StatusQuery,
 ) -> (Vec<Row>, Option<Vec<HistoryRow>>) {
-    let latest = scanned.fold.finish();
-    let linked: HashSet<String> = match &scanned.seen {
+    let latest = folded.fold.finish();
+    let linked: HashSet<String> = match &folded.seen {
         Some(_) => devices.iter().map(|d| d.session_id().to_string()).collect(),
         None => HashSet::new(),
     };
     let mut rows = build_rows(devices, &latest, owners);
     // Before the unlinked rows join: those keep the owner their event named.
-    let history = scanned
+    let history = folded
         .history
         .map(|log| log.rows(&session_owners(&rows, owners)));
-    if let Some(seen) = scanned.seen {
+    if let Some(seen) = folded.seen {
         let seen = seen
             .into_iter()
             .map(|(session, (_, device, owner))| (session, (device, owner)))

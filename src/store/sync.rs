@@ -31,34 +31,39 @@ pub enum SyncError {
 pub struct Synced {
     /// Counts of every listing, summed over the gaps.
     pub scan: EventScan,
-    pub gaps_fetched: usize,
+    /// The parts of the period fetched (and given to the sink); the rest
+    /// of it is in the store.
+    pub fetched: Vec<Span>,
 }
 
 /// Brings into `store` what it has not settled of `wanted`, as of `now`
 /// (which becomes the fetch time of what it covers), and gives it back.
-/// `progress` sees the running counts after every page. The pages are
-/// written by a thread of their own (fed through a bounded queue), so
-/// storing never holds up the calls in flight.
-pub async fn sync(
+/// Every change fetched goes, once stored, to `sink`, so a caller folds
+/// fresh changes as they arrive and reads back from the store only the
+/// rest of the period. `progress` sees the running counts after every
+/// page. The pages are written by a thread of their own (fed through a
+/// bounded queue), so storing never holds up the calls in flight.
+pub async fn sync<S: Sink>(
     store: EventStore,
     transport: &Transport,
     wanted: Span,
     now: DateTime<Utc>,
     concurrency: usize,
     progress: impl Fn(&EventScan),
-) -> Result<(EventStore, Synced), SyncError> {
+    sink: S,
+) -> Result<(EventStore, Synced, S), SyncError> {
     let todo = store.plan(wanted)?;
     let mut synced = Synced {
-        gaps_fetched: todo.len(),
+        fetched: todo.clone(),
         ..Synced::default()
     };
     if todo.is_empty() {
-        return Ok((store, synced));
+        return Ok((store, synced, sink));
     }
     let (queue, pages) = mpsc::channel(PAGES_QUEUED);
     let fetched_at = now.timestamp();
     let path = store.path().display().to_string();
-    let writer = tokio::task::spawn_blocking(move || write_gaps(store, pages, fetched_at));
+    let writer = tokio::task::spawn_blocking(move || write_gaps(store, pages, fetched_at, sink));
     let fetched = fetch_gaps(&queue, transport, &todo, now, concurrency, &progress).await;
     // The writer ends once the queue closes: after the last commit, or
     // with the open gap rolled back when the fetch failed.
@@ -67,9 +72,14 @@ pub async fn sync(
         path,
         detail: format!("the writer stopped: {e}"),
     })?;
-    let store = written?;
+    let (store, sink) = written?;
     synced.scan = fetched?;
-    Ok((store, synced))
+    Ok((store, synced, sink))
+}
+
+/// Where fetched changes go once stored (on the writer's thread).
+pub trait Sink: Send + 'static {
+    fn take(&mut self, change: BackupChange);
 }
 
 /// Pages waiting for the writer at most (about a megabyte each).
@@ -122,19 +132,21 @@ async fn fetch_gaps(
 
 /// The writer: one transaction per gap, committed when the gap arrived
 /// whole; a gap left open when the queue closes is rolled back, so it
-/// stays uncovered.
-fn write_gaps(
+/// stays uncovered. Each change stored goes on to `sink`.
+fn write_gaps<S: Sink>(
     store: EventStore,
     mut pages: mpsc::Receiver<Write>,
     fetched: i64,
-) -> Result<EventStore, StoreError> {
+    mut sink: S,
+) -> Result<(EventStore, S), StoreError> {
     loop {
         let mut batch = store.begin()?;
         loop {
             match pages.blocking_recv() {
                 Some(Write::Page(changes)) => {
-                    for change in &changes {
-                        batch.insert(change)?;
+                    for change in changes {
+                        batch.insert(&change)?;
+                        sink.take(change);
                     }
                 }
                 Some(Write::Covered(gap)) => {
@@ -143,7 +155,7 @@ fn write_gaps(
                 }
                 None => {
                     drop(batch);
-                    return Ok(store);
+                    return Ok((store, sink));
                 }
             }
         }
