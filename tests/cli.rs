@@ -386,3 +386,41 @@ fn no_escape_sequences_reach_a_console_that_did_not_ask_for_them() {
         assert!(!text.contains('\u{1b}'), "{what} has an escape sequence");
     }
 }
+
+#[test]
+fn dev_bench_measures_both_sides_and_prints_every_figure() {
+    // The smallest team the bench takes, without latency: a smoke test of
+    // the command the performance figures come from, not a measurement.
+    let run = run_with(
+        None,
+        &[
+            "dev",
+            "bench",
+            "-profile",
+            "events",
+            "-members",
+            "12",
+            "-latency-ms",
+            "0",
+            "-fold-events",
+            "1000",
+        ],
+        &[],
+    );
+    assert_eq!(run.code(), 0, "{}", run.stderr());
+    let out = run.stdout();
+    for needle in [
+        "tbx algorithm",
+        "team/devices/list_members_devices",
+        "identical",
+        "device-list chain:",
+        "decode (page and event to BackupChange):",
+        "store insert (one batch):",
+        "replay in time order (for_each_in):",
+        "fold: 1000 changes",
+        "start-up: tbx version in",
+        "start-up: tbx --help in",
+    ] {
+        assert!(out.contains(needle), "{needle} missing from:\n{out}");
+    }
+}
