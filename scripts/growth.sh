@@ -57,8 +57,9 @@ if [ "$WHICH" = devices ] || [ "$WHICH" = all ]; then
   size 33400 3 1
 fi
 if [ "$WHICH" = events ] || [ "$WHICH" = all ]; then
-  # About 1,000 desktop clients; 10k, 100k and 1M backup status changes.
-  size 334 3 13
-  size 334 3 133
-  size 334 3 1333
+  # About 1,300 desktop clients (1,000 with history); 10k, 100k and 1M
+  # backup status changes (-changes is at most 1000).
+  size 1334 1 10
+  size 1334 1 100
+  size 1334 1 1000
 fi

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -137,6 +137,9 @@ struct Shared<F> {
     workers: usize,
     now: DateTime<Utc>,
     scan: Mutex<EventScan>,
+    /// Pages being decoded at most: one per core. More would only queue
+    /// for the CPU, each with its page and a thread's allocator arena.
+    decoders: Semaphore,
     on_page: F,
 }
 
@@ -171,6 +174,9 @@ where
         workers,
         now,
         scan: Mutex::new(EventScan::default()),
+        decoders: Semaphore::new(
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+        ),
         on_page,
     };
     futures_util::future::try_join_all((0..workers).map(|_| worker(transport, &shared))).await?;
@@ -245,7 +251,11 @@ where
         let mut route = ROUTE_GET_EVENTS;
         let mut bytes = transport.rpc_bytes(route, &arg).await?;
         loop {
-            let page = decode_page(route, bytes).await?;
+            let page = {
+                // Never closed: the semaphore lives as long as the scan.
+                let _turn = shared.decoders.acquire().await;
+                decode_page(route, bytes).await?
+            };
             let (has_more, cursor, events) = (page.has_more, page.cursor, page.events);
             let (changes, scan) = number_changes(&shared.scan, page.changes, page.events);
             if !(shared.on_page)(changes, scan).await {

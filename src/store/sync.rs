@@ -82,8 +82,9 @@ pub trait Sink: Send + 'static {
     fn take(&mut self, change: BackupChange);
 }
 
-/// Pages waiting for the writer at most (about a megabyte each).
-const PAGES_QUEUED: usize = 16;
+/// Pages waiting for the writer at most (decoded, about half a megabyte
+/// each).
+const PAGES_QUEUED: usize = 8;
 
 /// What the fetch hands the writer.
 enum Write {
