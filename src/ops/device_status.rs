@@ -25,7 +25,7 @@ use crate::dropbox::team::TeamInfo;
 use crate::dropbox::team_log::EventScan;
 use crate::dropbox::{devices, members, team, ApiError, Transport};
 use crate::store::sync::{sync, Sink, SyncError};
-use crate::store::{gaps, open_for_run, store_path, EventStore, Rebuilt, Span, StoreError};
+use crate::store::{open_for_run, store_path, EventStore, Rebuilt, Span, StoreError};
 
 /// What to report: validated, typed, free of any command-line form.
 #[derive(Debug, Clone)]
@@ -340,8 +340,9 @@ async fn scan_events(
     };
     // Fresh changes are folded by the store's writer as they are stored;
     // the store is read back only for the rest of the period.
+    let path = store.path().to_path_buf();
     let progress = |scan: &EventScan| observer.events_progress(scan);
-    let (store, synced, mut folded) = sync(
+    let (synced, folded) = sync(
         store,
         transport,
         wanted,
@@ -351,24 +352,7 @@ async fn scan_events(
         folded,
     )
     .await?;
-    observer.store_synced(synced.fetched.len(), store.path());
-    let stored = gaps(wanted, &synced.fetched);
-    if !stored.is_empty() {
-        // Reading back and folding a million events takes seconds of CPU:
-        // on a blocking thread, the device listing beside it goes on.
-        let path = store.path().display().to_string();
-        folded = tokio::task::spawn_blocking(move || {
-            for span in stored {
-                store.for_each_in(span, |change| folded.take(change))?;
-            }
-            Ok::<_, StoreError>(folded)
-        })
-        .await
-        .map_err(|e| StoreError {
-            path,
-            detail: format!("reading the store stopped: {e}"),
-        })??;
-    }
+    observer.store_synced(synced.fetched.len(), &path);
     observer.phase_finished(Phase::Events);
     Ok(Scanned {
         scan: synced.scan,

@@ -6,7 +6,9 @@
 //! fingerprint). A covered range keeps the time of the fetch that covered
 //! it, so a long-settled period costs no call at all. `sync` applies the
 //! policy: it plans the gaps, fetches each in one transaction that rolls
-//! back unless the whole gap arrived, and records what it covered.
+//! back unless the whole gap arrived, records what it covered, and gives
+//! its caller every change of the period: the fetched ones as they are
+//! stored, the rest read back from the store.
 
 use chrono::{DateTime, Utc};
 use thiserror::Error;
@@ -37,12 +39,13 @@ pub struct Synced {
 }
 
 /// Brings into `store` what it has not settled of `wanted`, as of `now`
-/// (which becomes the fetch time of what it covers), and gives it back.
-/// Every change fetched goes, once stored, to `sink`, so a caller folds
-/// fresh changes as they arrive and reads back from the store only the
-/// rest of the period. `progress` sees the running counts after every
-/// page. The pages are written by a thread of their own (fed through a
-/// bounded queue), so storing never holds up the calls in flight.
+/// (which becomes the fetch time of what it covers), and gives `sink`
+/// every change of `wanted`: each fetched one once it is stored, so a
+/// caller folds fresh changes as they arrive, then those of the rest of the
+/// period, read back from the store. `progress` sees the running counts
+/// after every page. Storing and reading back run on a thread of their
+/// own (fed through a bounded queue), so they never hold up the calls in
+/// flight.
 pub async fn sync<S: Sink>(
     store: EventStore,
     transport: &Transport,
@@ -51,30 +54,48 @@ pub async fn sync<S: Sink>(
     concurrency: usize,
     progress: impl Fn(&EventScan),
     sink: S,
-) -> Result<(EventStore, Synced, S), SyncError> {
+) -> Result<(Synced, S), SyncError> {
     let todo = store.plan(wanted)?;
-    let mut synced = Synced {
-        fetched: todo.clone(),
-        ..Synced::default()
-    };
-    if todo.is_empty() {
-        return Ok((store, synced, sink));
-    }
+    let stored = gaps(wanted, &todo);
     let (queue, pages) = mpsc::channel(PAGES_QUEUED);
     let fetched_at = now.timestamp();
     let path = store.path().display().to_string();
-    let writer = tokio::task::spawn_blocking(move || write_gaps(store, pages, fetched_at, sink));
+    let writer =
+        tokio::task::spawn_blocking(move || match write_gaps(&store, pages, fetched_at, sink)? {
+            Some(sink) => read_back(&store, &stored, sink).map(Some),
+            None => Ok(None),
+        });
     let fetched = fetch_gaps(&queue, transport, &todo, now, concurrency, &progress).await;
-    // The writer ends once the queue closes: after the last commit, or
-    // with the open gap rolled back when the fetch failed.
+    if fetched.is_ok() {
+        // Unsent only when the writer is gone: its own error says why.
+        let _ = queue.send(Write::Fetched).await;
+    }
+    // The writer ends once the queue closes: after reading back, or with
+    // the open gap rolled back when the fetch failed.
     drop(queue);
     let written = writer.await.map_err(|e| StoreError {
-        path,
+        path: path.clone(),
         detail: format!("the writer stopped: {e}"),
     })?;
-    let (store, sink) = written?;
-    synced.scan = fetched?;
-    Ok((store, synced, sink))
+    let scan = fetched?;
+    let sink = written?.ok_or_else(|| StoreError {
+        path,
+        detail: "the writer stopped before the period was stored".into(),
+    })?;
+    let synced = Synced {
+        scan,
+        fetched: todo,
+    };
+    Ok((synced, sink))
+}
+
+/// Gives `sink` the stored changes of `spans` (the period's parts not
+/// fetched), in time order.
+fn read_back<S: Sink>(store: &EventStore, spans: &[Span], mut sink: S) -> Result<S, StoreError> {
+    for span in spans {
+        store.for_each_in(*span, |change| sink.take(change))?;
+    }
+    Ok(sink)
 }
 
 /// Where fetched changes go once stored (on the writer's thread).
@@ -92,6 +113,8 @@ enum Write {
     Page(Vec<BackupChange>),
     /// The open gap arrived whole: commit it as covered.
     Covered(Span),
+    /// Every gap arrived: read the rest of the period back.
+    Fetched,
 }
 
 /// Fetches each gap into the queue, closing it with `Covered` once whole.
@@ -133,13 +156,14 @@ async fn fetch_gaps(
 
 /// The writer: one transaction per gap, committed when the gap arrived
 /// whole; a gap left open when the queue closes is rolled back, so it
-/// stays uncovered. Each change stored goes on to `sink`.
+/// stays uncovered. Each change stored goes on to `sink`, which comes back
+/// once every gap is stored (`None`: the queue closed before).
 fn write_gaps<S: Sink>(
-    store: EventStore,
+    store: &EventStore,
     mut pages: mpsc::Receiver<Write>,
     fetched: i64,
     mut sink: S,
-) -> Result<(EventStore, S), StoreError> {
+) -> Result<Option<S>, StoreError> {
     loop {
         let mut batch = store.begin()?;
         loop {
@@ -154,10 +178,9 @@ fn write_gaps<S: Sink>(
                     batch.commit(gap, fetched)?;
                     break;
                 }
-                None => {
-                    drop(batch);
-                    return Ok((store, sink));
-                }
+                // The batch begun for a next gap is empty: it rolls back.
+                Some(Write::Fetched) => return Ok(Some(sink)),
+                None => return Ok(None),
             }
         }
     }
