@@ -157,9 +157,7 @@ pub async fn look_up_missing(
     wanted: &BTreeSet<String>,
     mut owners: HashMap<String, Owner>,
 ) -> Result<HashMap<String, Owner>, ApiError> {
-    if owners.len() > wanted.len() {
-        owners.retain(|id, _| wanted.contains(id));
-    }
+    owners.retain(|id, _| wanted.contains(id));
     let missing: Vec<&String> = wanted
         .iter()
         .filter(|id| !owners.contains_key(*id))

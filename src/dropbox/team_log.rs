@@ -256,8 +256,13 @@ where
                 let _turn = shared.decoders.acquire().await;
                 decode_page(route, bytes).await?
             };
-            let (has_more, cursor, events) = (page.has_more, page.cursor, page.events);
-            let (changes, scan) = number_changes(&shared.scan, page.changes, page.events);
+            let DecodedPage {
+                has_more,
+                cursor,
+                events,
+                changes,
+            } = page;
+            let (changes, scan) = number_changes(&shared.scan, changes, events);
             if !(shared.on_page)(changes, scan).await {
                 return Ok(false);
             }

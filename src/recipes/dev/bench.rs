@@ -31,8 +31,8 @@ pub enum BenchProfile {
     /// 1,500 members, about 100,000 events in the `devices` category
     /// (5,000 of them backup status changes), 100 members a device page
     Default,
-    /// 2,000 members, about 90,000 backup status changes and nothing else,
-    /// 50 members a device page (40 device-list calls)
+    /// 2,000 members, about 100,000 backup status changes and nothing
+    /// else, 50 members a device page
     Events,
 }
 
@@ -270,13 +270,13 @@ async fn run_ours(
     args: &BenchArgs,
     concurrency: usize,
 ) -> Result<Measure, String> {
-    let workspace = std::env::temp_dir().join(format!("tbx-bench-{}", std::process::id()));
+    let workspace = super::micro::TempDir::new("bench")?;
     let mut common = args.common.clone();
     common.output = Output::None;
     common.quiet = true;
     common.concurrency = Some(concurrency as u32);
     if common.workspace.is_none() {
-        common.workspace = Some(workspace.clone());
+        common.workspace = Some(workspace.path().to_path_buf());
     }
     let now = Utc::now();
     let mut status_args = StatusArgs::parse_from([
@@ -311,7 +311,6 @@ async fn run_ours(
         .transpose()
         .map_err(|e| e.to_string())?
         .unwrap_or_default();
-    let _ = std::fs::remove_dir_all(&workspace);
     let calls = calls_since(sim, &before);
     Ok(Measure {
         wall,

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::domain::change::BackupChange;
-use crate::dropbox::team_log::{self, EventScan, BACKUP_STATUS_CHANGED};
+use crate::dropbox::team_log::{self, BACKUP_STATUS_CHANGED};
 use crate::store::{EventStore, Span};
 
 /// Events on one page, the most the API sends.
@@ -74,9 +74,9 @@ pub fn measure(events: &[Value]) -> Result<MicroFigures, String> {
     let n = changes.len();
     let decode = best(|| {
         let mut seen = 0usize;
-        decode_all(&pages, |_| seen += 1).map(|_| ())
+        decode_all(&pages, |_| seen += 1)
     })?;
-    let dir = TempDir::new()?;
+    let dir = TempDir::new("micro")?;
     let mut runs = 0;
     let insert = best(|| {
         runs += 1;
@@ -130,8 +130,7 @@ fn pages(events: &[Value]) -> Result<Vec<Vec<u8>>, String> {
 }
 
 /// Decodes every page as a sync does, giving each change to `f`.
-fn decode_all(pages: &[Vec<u8>], mut f: impl FnMut(BackupChange)) -> Result<EventScan, String> {
-    let mut scan = EventScan::default();
+fn decode_all(pages: &[Vec<u8>], mut f: impl FnMut(BackupChange)) -> Result<(), String> {
     for (i, body) in pages.iter().enumerate() {
         let route = if i == 0 {
             team_log::ROUTE_GET_EVENTS
@@ -139,12 +138,9 @@ fn decode_all(pages: &[Vec<u8>], mut f: impl FnMut(BackupChange)) -> Result<Even
             team_log::ROUTE_CONTINUE
         };
         let page = team_log::decode_page_now(route, body).map_err(|e| e.to_string())?;
-        scan.pages += 1;
-        scan.other_events += (page.events - page.changes.len()) as u64;
-        scan.changes += page.changes.len() as u64;
         page.changes.into_iter().for_each(&mut f);
     }
-    Ok(scan)
+    Ok(())
 }
 
 /// Stores `changes` in a new store at `path` in one batch, as a sync
@@ -199,20 +195,23 @@ impl Timed for Duration {
     }
 }
 
-/// A directory under the system's temporary one, removed when dropped.
-struct TempDir(PathBuf);
+/// A directory under the system's temporary one, removed when dropped
+/// (also when a bench run fails half-way).
+pub(super) struct TempDir(PathBuf);
 
 impl TempDir {
-    fn new() -> Result<Self, String> {
+    /// `tbx-<purpose>-<pid>-<nanos>`.
+    pub(super) fn new(purpose: &str) -> Result<Self, String> {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
-        let path = std::env::temp_dir().join(format!("tbx-micro-{}-{nanos}", std::process::id()));
+        let path =
+            std::env::temp_dir().join(format!("tbx-{purpose}-{}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(TempDir(path))
     }
 
-    fn path(&self) -> &Path {
+    pub(super) fn path(&self) -> &Path {
         &self.0
     }
 }
