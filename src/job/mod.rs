@@ -2,12 +2,13 @@
 //! `-workspace`, else `TOOLBOX_HOME`, else `~/.toolbox`; the job log
 //! (`logs/toolbox.log`, JSON lines) that records what the run did and where
 //! it stopped; and the capture log (`logs/capture.log`, one line per API
-//! call). Both are gzipped when the run ends. Nothing secret is ever passed
-//! to either: callers hand over no headers, and keys that name a secret are
-//! redacted from anything captured.
+//! call). Both are gzipped when the run ends; a long-running command can
+//! have them rotated as they grow (`Rotation`). Nothing secret is ever
+//! passed to either: callers hand over no headers, and keys that name a
+//! secret are redacted from anything captured.
 
 use std::fs::{self, File};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -80,14 +81,36 @@ pub struct LogOptions {
     pub capture: bool,
     /// Stop writing `toolbox.log` past this many bytes.
     pub max_log_bytes: Option<u64>,
+    /// Rotate `toolbox.log` and `capture.log` as they grow (long-running
+    /// commands); `None`: one file each, as a run has.
+    pub rotate: Option<Rotation>,
+}
+
+/// Log rotation: once a log would pass `max_bytes`, its content moves to
+/// `<name>.1.gz` (the older ones shift to `.2.gz` and on, at most `keep`
+/// of them) and the log starts again empty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rotation {
+    pub max_bytes: u64,
+    pub keep: usize,
 }
 
 /// A log file with a running size, for the cap, and what could not be
 /// written: a full disk must not lose the log silently.
 struct LogFile {
     out: BufWriter<File>,
+    path: PathBuf,
+    /// Bytes in the current file, for rotation.
     written: u64,
+    /// Bytes over all files, for the cap.
+    total: u64,
     capped: bool,
+    rotate: Option<Rotation>,
+    /// The size at which the next rotation is tried: `max_bytes`, or more
+    /// after a failed one, so a full disk is not retried on every line.
+    rotate_at: u64,
+    /// Whether `<name>.1.gz` has been written.
+    rotated: bool,
     /// The first error that lost an entry, if any. Writes go on after one:
     /// space freed later (a failed report removed) lets the final entries
     /// in. (A failed flush loses nothing: the writer keeps its buffer.)
@@ -171,11 +194,17 @@ impl Job {
         fs::create_dir_all(&reports).map_err(create_error)?;
         let open = |name: &str| -> Result<LogFile, JobError> {
             fs::create_dir_all(&logs).map_err(create_error)?;
-            let file = File::create(logs.join(name)).map_err(create_error)?;
+            let path = logs.join(name);
+            let file = File::create(&path).map_err(create_error)?;
             Ok(LogFile {
                 out: BufWriter::new(file),
+                path,
                 written: 0,
+                total: 0,
                 capped: false,
+                rotate: options.rotate,
+                rotate_at: options.rotate.map_or(0, |r| r.max_bytes),
+                rotated: false,
                 error: None,
             })
         };
@@ -318,7 +347,7 @@ fn write_line(file: &Mutex<Option<LogFile>>, entry: &Value, cap: Option<u64>) {
     let mut line = serde_json::to_vec(entry).unwrap_or_default();
     line.push(b'\n');
     if let Some(cap) = cap {
-        if f.written + line.len() as u64 > cap {
+        if f.total + line.len() as u64 > cap {
             f.capped = true;
             line = format!(
                 "{{\"level\":\"warn\",\"msg\":\"log size limit of {cap} bytes reached (-budget-storage low); later entries are not written\"}}\n"
@@ -326,12 +355,98 @@ fn write_line(file: &Mutex<Option<LogFile>>, entry: &Value, cap: Option<u64>) {
             .into_bytes();
         }
     }
-    match f.out.write_all(&line) {
-        Ok(()) => f.written += line.len() as u64,
+    if let Some(rotation) = f.rotate {
+        if f.written > 0 && f.written + line.len() as u64 > f.rotate_at {
+            rotate_log(f, rotation);
+        }
+    }
+    write_bytes(f, &line);
+}
+
+fn write_bytes(f: &mut LogFile, line: &[u8]) {
+    match f.out.write_all(line) {
+        Ok(()) => {
+            f.written += line.len() as u64;
+            f.total += line.len() as u64;
+        }
         Err(e) => {
             f.error.get_or_insert_with(|| e.to_string());
         }
     }
+}
+
+/// `<log>.<n>.gz`, the n-th newest rotated copy of a log.
+fn rotated_path(path: &Path, n: usize) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".{n}.gz"));
+    PathBuf::from(name)
+}
+
+/// Moves what the log holds to `<log>.1.gz` and empties it. The live file
+/// stays open and is emptied through its own handle (Windows can neither
+/// rename nor delete an open file), and only once its gzipped copy is in
+/// place: a failure at any step leaves every entry in some file, and the
+/// log goes on in the current one, with a note, until it has grown by
+/// another `max_bytes`.
+fn rotate_log(f: &mut LogFile, rotation: Rotation) {
+    match try_rotate(f, rotation) {
+        Ok(()) => {
+            f.written = 0;
+            f.rotate_at = rotation.max_bytes;
+            f.rotated |= rotation.keep > 0;
+        }
+        Err(e) => {
+            f.rotate_at = f.written.saturating_add(rotation.max_bytes);
+            let note = json!({
+                "time": Local::now().to_rfc3339(),
+                "level": "warn",
+                "msg": "log rotation failed; the log goes on in this file",
+                "error": e.to_string(),
+            });
+            let mut line = serde_json::to_vec(&note).unwrap_or_default();
+            line.push(b'\n');
+            write_bytes(f, &line);
+        }
+    }
+}
+
+fn try_rotate(f: &mut LogFile, rotation: Rotation) -> io::Result<()> {
+    f.out.flush()?;
+    if rotation.keep > 0 {
+        let mut pending = f.path.as_os_str().to_owned();
+        pending.push(".rotating");
+        let pending = PathBuf::from(pending);
+        // Both handles of the copy are closed when `gzip_to` returns.
+        let copied =
+            gzip_to(&f.path, &pending).and_then(|()| shift_rotated(&f.path, rotation.keep));
+        let placed = copied.and_then(|()| fs::rename(&pending, rotated_path(&f.path, 1)));
+        if let Err(e) = placed {
+            let _ = fs::remove_file(&pending);
+            return Err(e);
+        }
+    }
+    // Should emptying fail now, the entries are in both files: repeated,
+    // not lost.
+    let file = f.out.get_mut();
+    file.set_len(0)?;
+    file.seek(io::SeekFrom::Start(0))?;
+    Ok(())
+}
+
+/// Makes room for a new `.1.gz`: the oldest kept copy goes, the others
+/// move one up.
+fn shift_rotated(path: &Path, keep: usize) -> io::Result<()> {
+    match fs::remove_file(rotated_path(path, keep)) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    for n in (1..keep).rev() {
+        match fs::rename(rotated_path(path, n), rotated_path(path, n + 1)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Writes out what a log holds in memory; false when the disk refused (the
@@ -366,6 +481,11 @@ fn close_log(file: &Mutex<Option<LogFile>>, path: &Path) -> Option<JobLog> {
     if let (Some(error), true) = (&error, empty) {
         let _ = fs::remove_file(&path);
         let error = error.clone();
+        if open.rotated {
+            // Entries were written, to the rotated copies.
+            let path = rotated_path(&path, 1);
+            return Some(JobLog::Incomplete { path, error });
+        }
         return Some(JobLog::Lost { path, error });
     }
     let kept = gzip_in_place(&path).unwrap_or(path);
@@ -412,25 +532,25 @@ fn gzip_in_place(path: &Path) -> io::Result<PathBuf> {
     let mut target = path.as_os_str().to_owned();
     target.push(".gz");
     let target = PathBuf::from(target);
+    gzip_to(path, &target)?;
+    fs::remove_file(path)?;
+    Ok(target)
+}
+
+/// Writes a gzipped copy of `path` to `target`; on failure (a full disk)
+/// removes the partial copy. Both handles are closed once it returns:
+/// Windows refuses to rename or delete an open file.
+fn gzip_to(path: &Path, target: &Path) -> io::Result<()> {
     let compress = || -> io::Result<()> {
         let mut input = File::open(path)?;
-        let output = File::create(&target)?;
+        let output = File::create(target)?;
         let mut encoder = flate2::write::GzEncoder::new(output, flate2::Compression::default());
         io::copy(&mut input, &mut encoder)?;
         encoder.finish()?.sync_all()
     };
-    // Both handles are closed once `compress` returns: Windows refuses to
-    // delete an open file.
-    match compress() {
-        Ok(()) => {
-            fs::remove_file(path)?;
-            Ok(target)
-        }
-        Err(e) => {
-            let _ = fs::remove_file(&target);
-            Err(e)
-        }
-    }
+    compress().inspect_err(|_| {
+        let _ = fs::remove_file(target);
+    })
 }
 
 impl Drop for Job {
@@ -473,7 +593,122 @@ mod tests {
         debug: false,
         capture: true,
         max_log_bytes: None,
+        rotate: None,
     };
+
+    fn gunzip(path: &Path) -> String {
+        use std::io::Read;
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(File::open(path).unwrap())
+            .read_to_string(&mut text)
+            .unwrap();
+        text
+    }
+
+    /// The `i` of each entry, checking every line is JSON.
+    fn entries(text: &str) -> Vec<u64> {
+        text.lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .filter_map(|v| v["i"].as_u64())
+            .collect()
+    }
+
+    fn rotating(max_bytes: u64, keep: usize) -> LogOptions {
+        LogOptions {
+            rotate: Some(Rotation { max_bytes, keep }),
+            ..LOGS
+        }
+    }
+
+    #[test]
+    fn a_rotated_log_keeps_the_newest_copies_gzipped() {
+        let home = tempfile::tempdir().unwrap();
+        let job = Job::create(home.path(), rotating(1_000, 3)).unwrap();
+        // About 80 bytes an entry: a dozen rotations.
+        for i in 0..150 {
+            job.log(Level::Info, "entry", json!({"i": i}));
+            job.capture(json!({"route": "x", "i": i, "access_token": "s3cr3t"}));
+        }
+        job.flush();
+        for name in ["toolbox.log", "capture.log"] {
+            let live = job.logs.join(name);
+            let size = fs::metadata(&live).unwrap().len();
+            assert!(size > 0 && size <= 1_000, "{name}: {size}");
+            let mut newer = entries(&fs::read_to_string(&live).unwrap());
+            assert_eq!(newer.last(), Some(&149));
+            for n in 1..=3 {
+                let text = gunzip(&rotated_path(&live, n));
+                assert!(!text.contains("s3cr3t") && text.len() <= 1_000);
+                let older = entries(&text);
+                assert!(!older.is_empty(), "{name}.{n}.gz");
+                // Newest first, nothing lost between two copies.
+                assert_eq!(older.last().unwrap() + 1, newer[0], "{name}.{n}.gz");
+                newer = older;
+            }
+            assert!(!rotated_path(&live, 4).exists(), "{name}: keep 3");
+        }
+        let names: Vec<String> = fs::read_dir(&job.logs)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names.len(), 8, "{names:?}");
+        job.end();
+        let last = entries(&gunzip(&job.logs.join("toolbox.log.gz")));
+        assert_eq!(last.last(), Some(&149));
+        assert!(!job.logs.join("toolbox.log").exists());
+    }
+
+    #[test]
+    fn a_failed_rotation_goes_on_in_the_current_file() {
+        let home = tempfile::tempdir().unwrap();
+        let job = Job::create(home.path(), rotating(500, 2)).unwrap();
+        // The gzipped copy cannot be created where a folder is.
+        fs::create_dir(job.logs.join("toolbox.log.rotating")).unwrap();
+        for i in 0..40 {
+            job.log(Level::Info, "entry", json!({"i": i}));
+        }
+        job.flush();
+        let text = fs::read_to_string(job.logs.join("toolbox.log")).unwrap();
+        assert_eq!(entries(&text), (0..40).collect::<Vec<_>>());
+        let notes = text.matches("log rotation failed").count();
+        // Tried again once the file grew by another 500 bytes, not per line.
+        assert!(notes >= 2 && notes <= text.len() / 500, "{notes}: {text}");
+        assert!(!rotated_path(&job.logs.join("toolbox.log"), 1).exists());
+        fs::remove_dir(job.logs.join("toolbox.log.rotating")).unwrap();
+        let first = rotated_path(&job.logs.join("toolbox.log"), 1);
+        let mut i = 40;
+        while !first.exists() && i < 100 {
+            job.log(Level::Info, "entry", json!({"i": i}));
+            i += 1;
+        }
+        let first = entries(&gunzip(&first));
+        assert_eq!(first, (0..first.len() as u64).collect::<Vec<_>>());
+        assert!(first.len() >= 40);
+    }
+
+    #[test]
+    fn the_cap_counts_every_rotated_byte() {
+        let home = tempfile::tempdir().unwrap();
+        let options = LogOptions {
+            max_log_bytes: Some(2_000),
+            ..rotating(500, 10)
+        };
+        let job = Job::create(home.path(), options).unwrap();
+        for i in 0..200 {
+            job.log(Level::Info, "entry", json!({"i": i}));
+        }
+        job.end();
+        let live = job.logs.join("toolbox.log");
+        let total: usize = (1..=10)
+            .map(|n| rotated_path(&live, n))
+            .filter(|p| p.exists())
+            .map(|p| gunzip(&p).len())
+            .sum::<usize>()
+            + gunzip(&job.logs.join("toolbox.log.gz")).len();
+        assert!(total < 2_500, "{total}");
+        let last = gunzip(&job.logs.join("toolbox.log.gz"));
+        assert!(last.lines().last().unwrap().contains("log size limit"));
+    }
 
     #[test]
     fn a_panic_ends_the_log_with_an_internal_error_and_gzips_it() {

@@ -141,6 +141,7 @@ pub fn log_options(common: &CommonOptions) -> LogOptions {
         debug: common.debug,
         capture: !common.storage_low,
         max_log_bytes: common.storage_low.then_some(LOW_STORAGE_LOG_BYTES),
+        rotate: None,
     }
 }
 
