@@ -188,8 +188,7 @@ async fn read_capped<R: AsyncRead + Unpin>(pipe: Option<R>) -> Vec<u8> {
     }
 }
 
-async fn collect(task: Task<Vec<u8>>) -> Vec<u8> {
-    let mut task = task;
+async fn collect(mut task: Task<Vec<u8>>) -> Vec<u8> {
     match tokio::time::timeout(OUTPUT_GRACE, &mut task.0).await {
         Ok(Ok(output)) => output,
         _ => Vec::new(),
