@@ -21,6 +21,7 @@ pub mod cli;
 pub mod domain;
 pub mod dropbox;
 pub mod job;
+pub mod notify;
 pub mod ops;
 pub mod options;
 pub mod private_file;
