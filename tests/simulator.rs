@@ -413,3 +413,45 @@ fn injected_faults_answer_the_next_calls_then_stop() {
     );
     assert_eq!(sim.calls("team/get_info"), 3);
 }
+
+#[test]
+fn live_changes_arrive_on_schedule_some_late_and_are_served() {
+    use tbx::sim::LiveSchedule;
+    let sim = sim();
+    let started = chrono::Utc::now();
+    sim.start_live(LiveSchedule {
+        every: Duration::from_secs(1),
+        late_every: 3,
+        late_hours: 3,
+    });
+    std::thread::sleep(Duration::from_millis(3_500));
+    // A loaded machine may fall behind the timer; it still gets there.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while sim.added_changes().len() < 3 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let added = sim.added_changes();
+    assert!(added.len() >= 3, "{} added", added.len());
+    let stamped = |e: &Value| utc(e["timestamp"].as_str().unwrap());
+    let on_time = chrono::Utc::now() - chrono::Duration::seconds(60);
+    let late: Vec<&Value> = added.iter().filter(|e| stamped(e) < on_time).collect();
+    assert!(!late.is_empty(), "some are late: {added:#?}");
+    assert!(late.iter().all(|e| {
+        let hours_ago = (started - stamped(e)).num_minutes() as f64 / 60.0;
+        (0.9..=3.1).contains(&hours_ago)
+    }));
+    assert!(added.len() - late.len() >= 2, "the rest are stamped now");
+    let since = z(chrono::Utc::now() - chrono::Duration::days(1));
+    let (served, ..) = page_all(
+        &sim,
+        json!({"limit": 100, "event_type": {".tag": "device_sync_backup_status_changed"},
+               "time": {"start_time": since}}),
+    );
+    for event in &added {
+        assert_eq!(
+            event["event_type"][".tag"],
+            "device_sync_backup_status_changed"
+        );
+        assert!(served.contains(event), "served: {event}");
+    }
+}

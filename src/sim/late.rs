@@ -2,8 +2,9 @@
 //! hours, at most 24, so a listing can meet an event stamped long before
 //! earlier listings ran. The simulator appends such backup status changes
 //! to the end of its log while it runs: from tests (`SimHandle`), from the
-//! test-only route `POST /__sim/late_backup_change`, or every n-th
-//! `team_log/get_events` call (`-late-every`, `-late-hours`).
+//! test-only route `POST /__sim/late_backup_change`, every n-th
+//! `team_log/get_events` call (`-late-every`, `-late-hours`), or on a timer
+//! (`live`, `-live`).
 
 use std::sync::Arc;
 

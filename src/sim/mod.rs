@@ -4,12 +4,13 @@
 //! errors, opaque cursors that change every page, server-chosen page sizes,
 //! empty pages with `has_more`, bearer tokens with scopes and expiry), with
 //! faults that tests can inject per route, call counters per route, and
-//! events that arrive late (`late`).
+//! events that arrive late (`late`) or on a timer (`live`).
 //! It is part of the product: `tbx dev simulate` and `tbx dev demo` use it.
 
 pub mod cursor;
 pub mod generate;
 mod late;
+mod live;
 mod oauth;
 mod routes;
 pub mod team;
@@ -26,6 +27,7 @@ use thiserror::Error;
 use tokio::sync::oneshot;
 
 pub use late::LateChange;
+pub use live::{LiveChange, LiveSchedule};
 pub use team::SimTeam;
 use team::{IndexedEvent, Symbols, TeamIndex};
 
@@ -209,6 +211,8 @@ pub(crate) struct EventLog {
     /// The latest backup status change of each desktop session, the
     /// template of a late one; built on the first late change.
     pub latest_change: Option<HashMap<String, usize>>,
+    /// Where the events added while running start.
+    pub added_from: usize,
 }
 
 pub(crate) struct Sim {
@@ -294,6 +298,10 @@ pub struct SimHandle {
     sim: Arc<Sim>,
     shutdown: Option<oneshot::Sender<()>>,
     runtime: Option<tokio::runtime::Runtime>,
+    /// The runtime the server runs on, for the live changes' task.
+    spawner: tokio::runtime::Handle,
+    /// The live changes' tasks, aborted on stop.
+    live: Mutex<Vec<tokio::task::AbortHandle>>,
 }
 
 impl SimHandle {
@@ -373,12 +381,43 @@ impl SimHandle {
         self.sim.add_late_change(change)
     }
 
+    /// Every event appended to the log since the simulator started (live,
+    /// late or by `add_late_change`), in log order.
+    pub fn added_changes(&self) -> Vec<Value> {
+        let log = self.sim.log();
+        log.raw[log.added_from.min(log.raw.len())..]
+            .iter()
+            .filter_map(|raw| serde_json::from_str(raw.get()).ok())
+            .collect()
+    }
+
+    /// Adds a backup status change on the schedule (see `LiveSchedule`)
+    /// until the simulator stops.
+    pub fn start_live(&self, schedule: LiveSchedule) {
+        self.start_live_reporting(schedule, |_| {});
+    }
+
+    /// `start_live`, handing each change added to `report` (on the
+    /// simulator's runtime: it should not block).
+    pub fn start_live_reporting<F>(&self, schedule: LiveSchedule, report: F)
+    where
+        F: FnMut(&LiveChange) + Send + 'static,
+    {
+        let task = self
+            .spawner
+            .spawn(live::run(self.sim.clone(), schedule, report));
+        lock_ignoring_poison(&self.live).push(task.abort_handle());
+    }
+
     /// Waits until the server stops (Ctrl-C handling is the caller's).
     pub fn stop(mut self) {
         self.shutdown_now();
     }
 
     fn shutdown_now(&mut self) {
+        for task in lock_ignoring_poison(&self.live).drain(..) {
+            task.abort();
+        }
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -386,6 +425,11 @@ impl SimHandle {
             rt.shutdown_timeout(Duration::from_secs(1));
         }
     }
+}
+
+/// A list of task handles stays whole whatever panicked while it was held.
+fn lock_ignoring_poison<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Drop for SimHandle {
@@ -406,6 +450,7 @@ fn prepare(mut team: SimTeam, config: SimConfig) -> Result<Arc<Sim>, SimError> {
         raw.push(text);
     }
     let log = EventLog {
+        added_from: raw.len(),
         raw,
         index: std::mem::take(&mut index.events),
         symbols: std::mem::take(&mut index.symbols),
@@ -457,6 +502,8 @@ pub async fn start(team: SimTeam, config: SimConfig, port: u16) -> Result<SimHan
         sim,
         shutdown: Some(shutdown),
         runtime: None,
+        spawner: tokio::runtime::Handle::current(),
+        live: Mutex::new(Vec::new()),
     })
 }
 

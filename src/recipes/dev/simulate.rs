@@ -6,8 +6,12 @@ use std::path::PathBuf;
 use chrono::{DurationRound, Utc};
 use clap::Args;
 
+use crate::report::console::sanitize;
 use crate::sim::generate::{generate, GenSpec};
-use crate::sim::{self, FaultSchedule, LateSchedule, SimConfig, SimError, SimHandle, SimTeam};
+use crate::sim::{
+    self, FaultSchedule, LateSchedule, LiveChange, LiveSchedule, SimConfig, SimError, SimHandle,
+    SimTeam,
+};
 
 /// Serve a simulated Dropbox team API on 127.0.0.1 until Ctrl-C
 #[derive(Debug, Clone, Args)]
@@ -71,7 +75,13 @@ pub struct SimulateArgs {
     /// status change stamped -late-hours ago (0: never)
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub late_every: u64,
-    /// How many hours in the past late events are stamped
+    /// Live: add a backup status change every SECONDS while serving (every
+    /// 3rd stamped 1 to -late-hours hours ago), to watch alerts arrive
+    #[arg(long, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub live: Option<u64>,
+    /// How many hours in the past late events are stamped (with -live: at
+    /// most, at random)
     #[arg(long, value_name = "H", default_value_t = 3,
           value_parser = clap::value_parser!(u64).range(0..=720))]
     pub late_hours: u64,
@@ -103,6 +113,42 @@ impl SimulateArgs {
             ..SimConfig::default()
         }
     }
+
+    /// The schedule of `-live`, if asked for.
+    pub fn live_schedule(&self) -> Option<LiveSchedule> {
+        self.live.map(|seconds| LiveSchedule {
+            every: std::time::Duration::from_secs(seconds),
+            late_every: LIVE_LATE_EVERY,
+            late_hours: self.late_hours,
+        })
+    }
+}
+
+/// With `-live`, every this many changes one arrives late.
+const LIVE_LATE_EVERY: u32 = 3;
+
+/// The line `-live` prints for a change it added; the host name is the
+/// team's, which may be hostile, so it is made harmless for a terminal.
+pub fn live_line(change: &LiveChange) -> String {
+    let mut line = format!(
+        "{} added: {} ({}) {} -> {}, stamped {}",
+        chrono::Local::now().format("%H:%M:%S"),
+        change.session_id(),
+        sanitize(change.host_name()),
+        change.previous_value(),
+        change.new_value(),
+        change.timestamp(),
+    );
+    if change.late_hours > 0 {
+        line.push_str(&format!(", late by {} h", change.late_hours));
+    }
+    line
+}
+
+fn print_live(change: &LiveChange) {
+    use std::io::Write;
+    // A closed stdout must not end the simulator (println! would panic).
+    let _ = writeln!(std::io::stdout().lock(), "{}", live_line(change));
 }
 
 /// A generated team whose history ends at the current minute, so relative
@@ -186,6 +232,10 @@ pub async fn exec(args: &SimulateArgs) -> Result<SimHandle, SimError> {
             args.late_hours, args.late_every
         );
     }
+    if let Some(schedule) = args.live_schedule() {
+        println!("{}", live_banner(&schedule));
+        handle.start_live_reporting(schedule, print_live);
+    }
     println!();
     println!("Try it (this token is the simulator's own, not a Dropbox secret):");
     println!("  export TOOLBOX_DROPBOX_API_URL={}", handle.base_url);
@@ -198,4 +248,19 @@ pub async fn exec(args: &SimulateArgs) -> Result<SimHandle, SimError> {
     println!();
     println!("Press Ctrl-C to stop.");
     Ok(handle)
+}
+
+fn live_banner(schedule: &LiveSchedule) -> String {
+    let late = if schedule.late_hours == 0 || schedule.late_every == 0 {
+        "all stamped when they arrive".to_string()
+    } else {
+        format!(
+            "one in {} stamped 1 to {} h in the past, arriving late",
+            schedule.late_every, schedule.late_hours
+        )
+    };
+    format!(
+        "Live: a backup status change every {} s ({late}); each is printed below",
+        schedule.every.as_secs()
+    )
 }
