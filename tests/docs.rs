@@ -32,3 +32,36 @@ fn the_command_reference_page_is_up_to_date() {
         );
     }
 }
+
+#[test]
+fn the_watch_reference_page_is_up_to_date() {
+    let page = tbx::cli::reference::watch_reference();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("docs/commands/dropbox-team-backup-device-watch.md");
+    if std::env::var_os("UPDATE_DOCS").is_some() {
+        std::fs::write(&path, &page).unwrap();
+    }
+    let current = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        current == page,
+        "{} is stale; run `UPDATE_DOCS=1 cargo test --test docs`",
+        path.display()
+    );
+    for option in [
+        "-interval",
+        "-since",
+        "-alert-on",
+        "-name",
+        "-once",
+        "-exit-code",
+        "-notify-webhook",
+        "-notify-exec",
+        "-peer",
+        "-output-filter",
+    ] {
+        assert!(
+            page.contains(&format!("| `{option}` |")),
+            "{option} is documented"
+        );
+    }
+}

@@ -4,6 +4,9 @@
 pub const SUCCESS: u8 = 0;
 /// The run could not start (e.g. the job folder cannot be created).
 pub const STARTUP: u8 = 2;
+/// `watch -once -exit-code`: at least one change alerted (as `git diff
+/// --exit-code` says a difference).
+pub const ALERTED: u8 = 1;
 /// Ctrl-C or another interruption.
 pub const INTERRUPTED: u8 = 4;
 /// The command ran and failed (API, network, file errors).

@@ -28,6 +28,7 @@ use crate::recipes::dev::simulate::{self, SimulateArgs};
 use crate::recipes::dropbox::team::backup::device::status::{
     self, ApiTarget, Credential, Failed, RecipeError, StatusArgs,
 };
+use crate::recipes::dropbox::team::backup::device::watch::{self, WatchArgs};
 use crate::recipes::license::{self, LicenseArgs};
 use crate::recipes::version::{self, VersionArgs};
 use crate::report::console::sanitize;
@@ -113,6 +114,9 @@ pub enum DeviceCommand {
     /// Dropbox Backup device status change in the specified period
     #[command(arg_required_else_help = true, after_help = STATUS_AFTER_HELP)]
     Status(StatusArgs),
+    /// Watch the team's computers: alert when their Dropbox Backup status changes
+    #[command(after_help = WATCH_AFTER_HELP)]
+    Watch(WatchArgs),
 }
 
 const STATUS_AFTER_HELP: &str = "\
@@ -125,6 +129,17 @@ TOOLBOX_DROPBOX_REFRESH_TOKEN with TOOLBOX_DROPBOX_APP_KEY; the peer stored by
 `tbx config auth add`; at a terminal, a code-paste login.
 API base: TOOLBOX_DROPBOX_API_URL (default https://api.dropboxapi.com).
 Reports: $TOOLBOX_HOME (or ~/.toolbox)/jobs/<job-id>/reports/devices.{csv,json,xlsx}";
+
+const WATCH_AFTER_HELP: &str = "\
+Each alerting change is one JSON line on stdout: the keys of history.json and
+event_id (the same for the same event, for receivers to dedupe). Status lines
+go to stderr. The checkpoint (-name) lives in the team's event store: a
+restart resumes without missing or repeating a change, late arrivals (up to
+24 hours) included. Ctrl-C or SIGTERM ends the watch with exit 0.
+
+Times for -since: as -start-time of the status command (2024-01-02, -2h, ...).
+With -once -exit-code: exit 1 when a change alerted, 0 when none.
+Options work with one dash (-interval) or two (--interval).";
 
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
@@ -224,18 +239,7 @@ pub fn run(argv: Vec<OsString>) -> u8 {
         }
         TopCommand::Version(args) => print_text(&version::render(&args)),
         TopCommand::License(args) => print_text(&license::render(&args)),
-        TopCommand::Dropbox {
-            command:
-                DropboxCommand::Team {
-                    command:
-                        TeamCommand::Backup {
-                            command:
-                                BackupCommand::Device {
-                                    command: DeviceCommand::Status(args),
-                                },
-                        },
-                },
-        } => run_status(&args),
+        TopCommand::Dropbox { command } => run_dropbox(command),
         TopCommand::Config {
             command: ConfigCommand::Auth { command },
         } => run_config_auth(command),
@@ -269,6 +273,19 @@ pub fn run(argv: Vec<OsString>) -> u8 {
         TopCommand::Dev {
             command: DevCommand::Simulate(args),
         } => run_simulate(&args),
+    }
+}
+
+fn run_dropbox(command: DropboxCommand) -> u8 {
+    let DropboxCommand::Team {
+        command:
+            TeamCommand::Backup {
+                command: BackupCommand::Device { command },
+            },
+    } = command;
+    match command {
+        DeviceCommand::Status(args) => run_status(&args),
+        DeviceCommand::Watch(args) => run_watch(&args),
     }
 }
 
@@ -491,6 +508,40 @@ fn run_status(args: &StatusArgs) -> u8 {
             Err(failed) => run_failed(failed),
         },
     )
+}
+
+/// A watch ends with success when asked to stop (the checkpoint is saved
+/// after every poll), so it gets the stop signal itself.
+fn run_watch(args: &WatchArgs) -> u8 {
+    let options = match args.validate(Utc::now()) {
+        Ok(o) => o,
+        Err(e) => return fail_options(&e),
+    };
+    let base = match ApiBase::from_env() {
+        Ok(b) => b,
+        Err(e) => return fail_auth(&e),
+    };
+    let target = ApiTarget {
+        base,
+        credential: Credential::Login,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => return runtime_failed(e),
+    };
+    let result = runtime.block_on(async {
+        let stop = listen_for_stop();
+        watch::exec(&options, &target, stop).await
+    });
+    runtime.shutdown_timeout(STOP_GRACE);
+    match result {
+        Ok(finished) if options.exit_code && finished.rows > 0 => exit::ALERTED,
+        Ok(_) => exit::SUCCESS,
+        Err(failed) => run_failed(failed),
+    }
 }
 
 fn run_failed(failed: Failed) -> u8 {

@@ -1,6 +1,6 @@
-//! The reference page of `dropbox team backup device status`, generated
-//! from the clap definitions, so `docs/commands/` cannot drift from the
-//! binary (a test compares the two).
+//! The reference pages of `dropbox team backup device status` and
+//! `... watch`, generated from the clap definitions, so `docs/commands/`
+//! cannot drift from the binary (a test compares them).
 
 use clap::{Arg, Command, CommandFactory};
 
@@ -40,9 +40,9 @@ const COLUMN_HELP: [(&str, &str); 12] = [
     ),
 ];
 
-fn status_command() -> Command {
+fn device_command(leaf: &'static str) -> Command {
     let mut cmd = Cli::command();
-    for name in ["dropbox", "team", "backup", "device", "status"] {
+    for name in ["dropbox", "team", "backup", "device", leaf] {
         cmd = cmd
             .find_subcommand(name)
             .cloned()
@@ -85,10 +85,8 @@ fn option_row(arg: &Arg) -> Option<String> {
     ))
 }
 
-/// The Markdown reference page.
-pub fn status_reference() -> String {
-    let cmd = status_command();
-    let about = cmd.get_about().map(|a| a.to_string()).unwrap_or_default();
+/// A command's own options and the common ones, as table rows.
+fn option_tables(cmd: &Command) -> (String, String) {
     let (common, own): (Vec<&Arg>, Vec<&Arg>) = cmd
         .get_arguments()
         .partition(|a| a.get_help_heading() == Some("Common options"));
@@ -98,6 +96,14 @@ pub fn status_reference() -> String {
             .collect::<Vec<_>>()
             .join("\n")
     };
+    (rows(&own), rows(&common))
+}
+
+/// The Markdown reference page of the status command.
+pub fn status_reference() -> String {
+    let cmd = device_command("status");
+    let about = cmd.get_about().map(|a| a.to_string()).unwrap_or_default();
+    let (own, common) = option_tables(&cmd);
     let columns = COLUMNS
         .iter()
         .map(|c| {
@@ -141,7 +147,61 @@ split into `devices_0000.xlsx`, `devices_0001.xlsx`, ...\n\n\
 | 4 | interrupted |\n| 8 | the command failed (API, network, files, -output-filter at run time: \
 an error, more than 1 s or 1 MiB of output on one row, a crash) |\n\
 | 9 | unknown command |\n| 10 | bad option or option value, or a required option missing (the help goes to stderr) |\n| 11 | no usable credential, or it was refused |\n",
-        own = rows(&own),
-        common = rows(&common),
+    )
+}
+
+const WATCH_KEYS: [(&str, &str); 11] = [
+    ("timestamp", "Time of the change (UTC)"),
+    ("session_info_session_id", "Device session id"),
+    ("session_info_host_name", "Host name"),
+    ("owner_email", "Email of the device's owner"),
+    ("owner_display_name", "Display name of the device's owner"),
+    (
+        "previous_status",
+        "Status before the change (empty if the log has none)",
+    ),
+    ("new_status", "Status after the change"),
+    ("actor_type", "Who made the change: user, admin, ..."),
+    ("actor_email", "Email of whoever made the change"),
+    ("actor_display_name", "Name of whoever made the change"),
+    (
+        "event_id",
+        "The change's stable id (16 hex digits): the same for the same event, to dedupe",
+    ),
+];
+
+/// The Markdown reference page of the watch command.
+pub fn watch_reference() -> String {
+    let cmd = device_command("watch");
+    let about = cmd.get_about().map(|a| a.to_string()).unwrap_or_default();
+    let (own, common) = option_tables(&cmd);
+    let keys = WATCH_KEYS
+        .iter()
+        .map(|(k, h)| format!("| {k} | {h} |"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    format!(
+        "<!-- Generated from the command's definitions by tests/docs.rs; do not edit by hand. -->\n\
+# dropbox team backup device watch\n\n\
+{about}\n\n\
+## Usage\n\n\
+```\ntbx dropbox team backup device watch -interval 5m -notify-webhook https://hooks.slack.com/services/...\n\
+tbx dropbox team backup device watch -once -exit-code        # cron, Task Scheduler\n```\n\n\
+Options take one dash (`-interval`) or two (`--interval`), and `-option=value`.\n\n\
+## Options\n\n| Option | Description | Default |\n|---|---|---|\n{own}\n\n\
+`-since` takes the times of the status command's `-start-time`; it counts on the first start \
+of a checkpoint only. `-output none` prints no lines (notifications still go out).\n\n\
+## Common options\n\n| Option | Description | Default |\n|---|---|---|\n{common}\n\n\
+## Output\n\n\
+One JSON line on stdout per change whose new status alerts (`-output-filter` applies to it); \
+the header and, at a terminal, one status line per poll go to stderr. Webhooks receive \
+`{{\"text\": \"<one readable line>\", \"change\": {{...the JSON line...}}}}`; `-notify-exec` gets \
+the JSON line on stdin.\n\n\
+| Key | Description |\n|---|---|\n{keys}\n\n\
+## Exit codes\n\n| Code | Meaning |\n|---|---|\n| 0 | stopped (Ctrl-C, SIGTERM) or, with `-once`, \
+done; with `-once -exit-code`: no change alerted |\n| 1 | `-once -exit-code`: at least one change alerted |\n\
+| 2 | the watch could not start (job folder) |\n| 8 | `-once`: the poll failed (a continuous watch logs \
+the failure and tries again next poll) |\n| 10 | bad option or option value |\n\
+| 11 | no usable credential, or it was refused (also ends a continuous watch) |\n",
     )
 }

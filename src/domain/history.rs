@@ -78,26 +78,34 @@ impl HistoryLog {
         changes
             .into_iter()
             .map(|c| {
-                let owner = match owners.get(&c.session_id) {
-                    Some(owner) => Arc::clone(owner),
-                    None => Arc::new(Owner {
-                        email: c.context_email,
-                        display_name: c.context_name,
-                    }),
-                };
-                HistoryRow {
-                    timestamp: c.timestamp,
-                    session_id: c.session_id,
-                    host_name: c.host_name,
-                    owner,
-                    previous: BackupStatus::from_tag(&c.previous),
-                    new: BackupStatus::from_tag(&c.new),
-                    actor_type: c.actor_type,
-                    actor_email: c.actor_email,
-                    actor_name: c.actor_name,
-                }
+                let owner = owners.get(&c.session_id).cloned();
+                c.into_row(owner)
             })
             .collect()
+    }
+}
+
+impl Change {
+    /// The change as a history line: owned by `owner` (the linked device's
+    /// owner), else by the member the event named.
+    pub fn into_row(self, owner: Option<Arc<Owner>>) -> HistoryRow {
+        let owner = owner.unwrap_or_else(|| {
+            Arc::new(Owner {
+                email: self.context_email,
+                display_name: self.context_name,
+            })
+        });
+        HistoryRow {
+            timestamp: self.timestamp,
+            session_id: self.session_id,
+            host_name: self.host_name,
+            owner,
+            previous: BackupStatus::from_tag(&self.previous),
+            new: BackupStatus::from_tag(&self.new),
+            actor_type: self.actor_type,
+            actor_email: self.actor_email,
+            actor_name: self.actor_name,
+        }
     }
 }
 

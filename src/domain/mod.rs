@@ -11,3 +11,4 @@ pub mod row;
 pub mod select;
 pub mod status;
 pub mod summary;
+pub mod watch;

@@ -5,3 +5,4 @@
 //! never opens a job folder and knows nothing of clap.
 
 pub mod device_status;
+pub mod watch;

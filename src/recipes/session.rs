@@ -49,6 +49,12 @@ pub enum RecipeError {
     Api(#[from] ApiError),
     #[error(transparent)]
     Report(#[from] ReportError),
+    /// The notifier could not be set up (`watch`).
+    #[error("{0}")]
+    Notify(String),
+    /// stdout could not take the output (`watch`).
+    #[error("{0}")]
+    Output(String),
 }
 
 impl From<OpsError> for RecipeError {

@@ -15,6 +15,7 @@ pub mod login_prompt;
 pub mod messages;
 pub mod open;
 pub mod progress;
+pub mod watch;
 pub mod xlsx;
 
 use std::fs::File;

@@ -397,6 +397,13 @@ impl SimHandle {
         self.start_live_reporting(schedule, |_| {});
     }
 
+    /// Stops adding live changes (the simulator goes on serving).
+    pub fn stop_live(&self) {
+        for task in lock_ignoring_poison(&self.live).drain(..) {
+            task.abort();
+        }
+    }
+
     /// `start_live`, handing each change added to `report` (on the
     /// simulator's runtime: it should not block).
     pub fn start_live_reporting<F>(&self, schedule: LiveSchedule, report: F)
@@ -415,9 +422,7 @@ impl SimHandle {
     }
 
     fn shutdown_now(&mut self) {
-        for task in lock_ignoring_poison(&self.live).drain(..) {
-            task.abort();
-        }
+        self.stop_live();
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }

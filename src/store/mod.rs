@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, RandomState};
 use std::path::{Path, PathBuf};
 
+pub mod checkpoint;
 mod open;
 mod record;
 pub mod sync;

@@ -67,7 +67,29 @@ pub const SCHEMA: &str = "
         start INTEGER NOT NULL,
         end INTEGER NOT NULL,
         fetched INTEGER NOT NULL
-    );";
+    );
+    CREATE TABLE IF NOT EXISTS watches (
+        name TEXT PRIMARY KEY,
+        since INTEGER NOT NULL,
+        polled_to INTEGER,
+        saved INTEGER NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS watch_reported (
+        name TEXT NOT NULL,
+        fingerprint INTEGER NOT NULL,
+        time INTEGER NOT NULL,
+        PRIMARY KEY (name, fingerprint)
+    ) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS watch_pending (
+        name TEXT NOT NULL,
+        target TEXT NOT NULL,
+        fingerprint INTEGER NOT NULL,
+        time INTEGER NOT NULL,
+        text TEXT NOT NULL,
+        change TEXT NOT NULL,
+        attempts INTEGER NOT NULL,
+        PRIMARY KEY (name, target, fingerprint)
+    ) WITHOUT ROWID;";
 
 /// Fails on a file of another shape, before a run relies on it.
 pub const SHAPE_CHECK: &str = "SELECT e.time, e.seq, e.fingerprint, e.nanos, e.device,

@@ -241,6 +241,9 @@ pub async fn exec(args: &SimulateArgs) -> Result<SimHandle, SimError> {
     println!("  export TOOLBOX_DROPBOX_API_URL={}", handle.base_url);
     println!("  export TOOLBOX_DROPBOX_TOKEN={}", handle.token);
     println!("  tbx dropbox team backup device status -start-time -30d");
+    if args.live.is_some() {
+        println!("  tbx dropbox team backup device watch -interval 5s -alert-on any -since -1d");
+    }
     println!();
     println!("Or sign in as you would with a real team (the simulator approves at once):");
     println!("  export TOOLBOX_DROPBOX_API_URL={}", handle.base_url);

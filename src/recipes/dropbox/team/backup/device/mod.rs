@@ -1,2 +1,3 @@
 //! `tbx dropbox team backup device ...`
 pub mod status;
+pub mod watch;
