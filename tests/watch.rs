@@ -537,3 +537,102 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn a_command_gets_each_alert_on_stdin_and_a_failing_one_keeps_it_queued() {
+    let sim = start(team(20, 308));
+    let home = tempfile::tempdir().unwrap();
+    let out_file = home.path().join("alerts.jsonl");
+    let ok_command = format!("sh -c 'cat >> {}'", out_file.display());
+    let first = once(home.path(), &sim, &["-since", "-1d", "-alert-on", "any"]);
+    assert_eq!(first.status.code(), Some(0));
+
+    let added = key_of_event(&add_change(&sim, 0, 5));
+    // A command that fails: the alert is printed, and owed to it.
+    let failing = once(
+        home.path(),
+        &sim,
+        &["-alert-on", "any", "-notify-exec", "sh -c 'exit 3'"],
+    );
+    assert_eq!(failing.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&failing.stderr);
+    assert!(stderr.contains("exit code 3"), "{stderr}");
+    // The same command line again, now succeeding? Another target key: the
+    // old queue item is for a target no longer configured, so it is
+    // dropped; the working command gets nothing old either.
+    let fixed = once(
+        home.path(),
+        &sim,
+        &["-alert-on", "any", "-notify-exec", &ok_command],
+    );
+    assert_eq!(fixed.status.code(), Some(0), "nothing new alerted");
+    assert!(!out_file.exists(), "nothing was owed to this command");
+
+    let second = key_of_event(&add_change(&sim, 0, 2));
+    let run = once(
+        home.path(),
+        &sim,
+        &["-alert-on", "any", "-notify-exec", &ok_command],
+    );
+    assert_eq!(run.status.code(), Some(1));
+    let got = change_lines(&std::fs::read_to_string(&out_file).unwrap());
+    assert_eq!(counts(got.iter().map(key_of_line)), counts([second]));
+    assert_ne!(added, key_of_line(&got[0]));
+}
+
+#[test]
+fn an_owed_delivery_is_retried_by_the_next_poll_until_it_succeeds() {
+    let sim = start(team(20, 309));
+    let home = tempfile::tempdir().unwrap();
+    let flag = home.path().join("fail");
+    std::fs::write(&flag, "").unwrap();
+    let out_file = home.path().join("alerts.jsonl");
+    // Fails while the flag file exists.
+    let command = format!(
+        "sh -c 'test -e {} && exit 2; cat >> {}'",
+        flag.display(),
+        out_file.display()
+    );
+    once(
+        home.path(),
+        &sim,
+        &[
+            "-since",
+            "-1d",
+            "-alert-on",
+            "any",
+            "-notify-exec",
+            &command,
+        ],
+    );
+    let added = key_of_event(&add_change(&sim, 0, 5));
+    let failed = once(
+        home.path(),
+        &sim,
+        &["-alert-on", "any", "-notify-exec", &command],
+    );
+    assert_eq!(failed.status.code(), Some(1));
+    assert!(!out_file.exists());
+    std::fs::remove_file(&flag).unwrap();
+    let retried = once(
+        home.path(),
+        &sim,
+        &["-alert-on", "any", "-notify-exec", &command],
+    );
+    assert_eq!(
+        retried.status.code(),
+        Some(0),
+        "no new alert, only an owed delivery"
+    );
+    assert!(retried.stdout.is_empty(), "stdout had it already");
+    let got = change_lines(&std::fs::read_to_string(&out_file).unwrap());
+    assert_eq!(counts(got.iter().map(key_of_line)), counts([added]));
+    let again = once(
+        home.path(),
+        &sim,
+        &["-alert-on", "any", "-notify-exec", &command],
+    );
+    assert_eq!(again.status.code(), Some(0));
+    let got = change_lines(&std::fs::read_to_string(&out_file).unwrap());
+    assert_eq!(got.len(), 1, "delivered once");
+}

@@ -360,6 +360,10 @@ impl Watch<'_> {
         }
         result.queued = result.owed.len();
         if result.dropped > 0 {
+            self.console.warn(&format!(
+                "{} owed notification(s) dropped: their target is no longer given (-notify-webhook, -notify-exec)",
+                result.dropped
+            ));
             self.job.log(
                 Level::Warn,
                 "notifications dropped",
