@@ -332,7 +332,13 @@ impl Session {
             ))
         })
         .await;
-        written.map_err(|e| format!("internal error: writing the reports stopped: {e}"))?
+        written.map_err(|e| {
+            if e.is_panic() {
+                "internal error (panic) while writing the reports".to_string()
+            } else {
+                format!("writing the reports stopped: {e}")
+            }
+        })?
     }
 }
 
