@@ -45,15 +45,17 @@ fn option_rows() -> String {
         .join("\n")
 }
 
-/// A JSON Schema type, short: `string`, `array of string`, `integer | null`.
+/// A JSON Schema type, short: `string`, `array of string`.
 fn type_name(schema: &Value) -> String {
+    // `null` only says the argument may be left out: "Required" tells that.
     let kind = match &schema["type"] {
         Value::String(kind) => kind.clone(),
         Value::Array(kinds) => kinds
             .iter()
             .filter_map(Value::as_str)
+            .filter(|k| *k != "null")
             .collect::<Vec<_>>()
-            .join(" | "),
+            .join(" or "),
         _ => "any".to_string(),
     };
     match schema.get("items") {
@@ -74,10 +76,7 @@ fn argument_rows(schema: &Value) -> String {
     properties
         .iter()
         .map(|(name, property)| {
-            let mut help = property["description"].as_str().unwrap_or("").to_string();
-            if let Some(max) = property["maximum"].as_u64() {
-                help.push_str(&format!(" (maximum {max})"));
-            }
+            let help = property["description"].as_str().unwrap_or("");
             format!(
                 "| `{name}` | {} | {} | {} |",
                 type_name(property),
@@ -86,7 +85,7 @@ fn argument_rows(schema: &Value) -> String {
                 } else {
                     "no"
                 },
-                cell(&help)
+                cell(help)
             )
         })
         .collect::<Vec<_>>()
