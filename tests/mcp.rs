@@ -407,8 +407,14 @@ async fn bad_arguments_and_api_failures_are_tool_errors_and_the_server_goes_on_w
         "{}",
         text(&failed)
     );
-    let value = structured(&call(&client, "backup_device_status", args).await);
+    let value = structured(&call(&client, "backup_device_status", args.clone()).await);
     assert!(value["total"].as_u64().unwrap() > 0);
+
+    // A refused token: the error says so, and the next call looks again.
+    sim.inject("team/get_info", 1, Fault::ExpiredToken);
+    let refused = call(&client, "backup_summary", args.clone()).await;
+    assert!(error(&refused).contains("expired"), "{}", text(&refused));
+    structured(&call(&client, "backup_summary", args).await);
 
     // Several calls at once.
     let periods = [7, 30, 90].map(|days| z(anchor() - chrono::Duration::days(days)));
@@ -555,4 +561,41 @@ fn the_rows_keys_are_devices_json_keys() {
     let mut expected: Vec<&str> = tbx::domain::row::COLUMNS.to_vec();
     expected.push("linked");
     assert_eq!(keys, expected);
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_ends_the_server_with_success() {
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    let home = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .args(["mcp", "serve", "-simulate"])
+        .env("TOOLBOX_HOME", home.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let mut first = [0u8; 14];
+    stderr.read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"tbx mcp serve:");
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    assert!(out.is_empty(), "nothing but protocol on stdout: {out}");
+    let log = read_log(&job_dir(home.path()), "toolbox.log");
+    assert!(log.contains("\"stopped\""), "{log}");
 }

@@ -221,12 +221,14 @@ pub async fn exec(
 
 /// The protocol on stdio, until the client goes or `stop` resolves.
 async fn serve(tools: Tools, stop: impl Future<Output = ()>) -> Result<(), RecipeError> {
-    let running = tools
-        .serve(rmcp::transport::stdio_pipes())
-        .await
-        .map_err(|e| RecipeError::Mcp(format!("the MCP session did not start: {e}")))?;
-    let cancel = running.cancellation_token();
     tokio::pin!(stop);
+    // A stop request may come before the client has initialized.
+    let running = tokio::select! {
+        running = tools.serve(rmcp::transport::stdio_pipes()) => running
+            .map_err(|e| RecipeError::Mcp(format!("the MCP session did not start: {e}")))?,
+        () = &mut stop => return Ok(()),
+    };
+    let cancel = running.cancellation_token();
     let waiting = running.waiting();
     tokio::pin!(waiting);
     tokio::select! {
