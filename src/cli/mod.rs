@@ -30,6 +30,7 @@ use crate::recipes::dropbox::team::backup::device::status::{
 };
 use crate::recipes::dropbox::team::backup::device::watch::{self, WatchArgs};
 use crate::recipes::license::{self, LicenseArgs};
+use crate::recipes::mcp::serve::{self as mcp_serve, ServeArgs};
 use crate::recipes::version::{self, VersionArgs};
 use crate::report::console::sanitize;
 use crate::report::filter::worker as filter_worker;
@@ -67,6 +68,12 @@ pub enum TopCommand {
     Dev {
         #[command(subcommand)]
         command: DevCommand,
+    },
+    /// Answer AI assistants: a Model Context Protocol server
+    #[command(arg_required_else_help = true)]
+    Mcp {
+        #[command(subcommand)]
+        command: McpCommand,
     },
     /// Show version information: version, git commit, build date, target
     Version(VersionArgs),
@@ -140,6 +147,23 @@ restart resumes without missing or repeating a change, late arrivals (up to
 Times for -since: as -start-time of the status command (2024-01-02, -2h, ...).
 With -once -exit-code: exit 1 when a change alerted, 0 when none.
 Options work with one dash (-interval) or two (--interval).";
+
+#[derive(Debug, Subcommand)]
+pub enum McpCommand {
+    #[command(after_help = MCP_AFTER_HELP)]
+    Serve(ServeArgs),
+}
+
+const MCP_AFTER_HELP: &str = "\
+An MCP client (Claude Desktop, VS Code, Cursor, the MCP Inspector) starts
+this command and speaks the protocol on its stdin and stdout. Tools, all
+read-only: backup_device_status, backup_summary, backup_status_history.
+Diagnostics go to stderr and the job log; the server never asks for a
+credential: without one, each tool call says what to run. See docs/mcp.md.
+
+Credentials as for the status command: TOOLBOX_DROPBOX_TOKEN, or
+TOOLBOX_DROPBOX_REFRESH_TOKEN with TOOLBOX_DROPBOX_APP_KEY, or the peer stored
+by `tbx config auth add`. -simulate serves a simulated team instead.";
 
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
@@ -273,6 +297,9 @@ pub fn run(argv: Vec<OsString>) -> u8 {
         TopCommand::Dev {
             command: DevCommand::Simulate(args),
         } => run_simulate(&args),
+        TopCommand::Mcp {
+            command: McpCommand::Serve(args),
+        } => run_mcp_serve(&args),
     }
 }
 
@@ -539,6 +566,30 @@ fn run_watch(args: &WatchArgs) -> u8 {
     runtime.shutdown_timeout(STOP_GRACE);
     match result {
         Ok(finished) if options.exit_code && finished.rows > 0 => exit::ALERTED,
+        Ok(_) => exit::SUCCESS,
+        Err(failed) => run_failed(failed),
+    }
+}
+
+/// The server ends with success when its client goes or asks it to stop.
+fn run_mcp_serve(args: &ServeArgs) -> u8 {
+    let options = match args.validate(Utc::now()) {
+        Ok(o) => o,
+        Err(e) => return fail_options(&e),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => return runtime_failed(e),
+    };
+    let result = runtime.block_on(async {
+        let stop = listen_for_stop();
+        mcp_serve::exec(&options, stop).await
+    });
+    runtime.shutdown_timeout(STOP_GRACE);
+    match result {
         Ok(_) => exit::SUCCESS,
         Err(failed) => run_failed(failed),
     }

@@ -7,5 +7,6 @@ pub mod config;
 pub mod dev;
 pub mod dropbox;
 pub mod license;
+pub mod mcp;
 pub mod session;
 pub mod version;

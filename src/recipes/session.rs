@@ -55,6 +55,9 @@ pub enum RecipeError {
     /// stdout could not take the output (`watch`).
     #[error("{0}")]
     Output(String),
+    /// The MCP server could not start or serve (`mcp serve`).
+    #[error("{0}")]
+    Mcp(String),
 }
 
 impl From<OpsError> for RecipeError {
@@ -89,6 +92,18 @@ pub async fn token_source(
     target: &ApiTarget,
     home: &Path,
 ) -> Result<TokenSource, RecipeError> {
+    token_source_with(peer, common, target, home, Interaction::IfTerminal).await
+}
+
+/// `token_source`, saying when the login flow may ask the user
+/// (`Interaction::Never` for a server whose stdin is a protocol).
+pub async fn token_source_with(
+    peer: &str,
+    common: &CommonOptions,
+    target: &ApiTarget,
+    home: &Path,
+    interaction: Interaction,
+) -> Result<TokenSource, RecipeError> {
     match &target.credential {
         Credential::Token(token) => Ok(TokenSource::fixed(token.clone(), peer)),
         Credential::Login => {
@@ -104,7 +119,7 @@ pub async fn token_source(
                 app_key: None,
                 prompt: crate::report::login_prompt::stderr(common.lang),
             };
-            Ok(login::token_source(&ctx, Interaction::IfTerminal).await?)
+            Ok(login::token_source(&ctx, interaction).await?)
         }
     }
 }

@@ -50,6 +50,9 @@ pub enum Interaction {
     IfTerminal,
     /// Always (the user asked for it: `tbx config auth add`).
     Always,
+    /// Never: stdin is not the user's (`tbx mcp serve` reads the protocol
+    /// there), so a missing credential is an error, even at a terminal.
+    Never,
 }
 
 impl LoginContext {
@@ -123,7 +126,12 @@ pub async fn token_source(
             }
         }
     }
-    if interaction == Interaction::Always || stdin_is_terminal() {
+    let may_ask = match interaction {
+        Interaction::Always => true,
+        Interaction::IfTerminal => stdin_is_terminal(),
+        Interaction::Never => false,
+    };
+    if may_ask {
         return authorize(ctx).await;
     }
     Err(AuthError::NoCredential(ctx.peer.clone()))

@@ -86,6 +86,54 @@ pub async fn exec(
     finish(&job, &console, options.common.retain, result)
 }
 
+/// Writes `devices.csv|json|xlsx` (and the opt-in reports) of `result`
+/// into `job`'s reports folder, as the command does; nothing goes to
+/// stdout (an MCP tool call writes its reports through this too).
+pub fn write_job_reports(
+    job: &Job,
+    options: &StatusOptions,
+    result: &StatusResult,
+    now: DateTime<Utc>,
+    progress: &Progress,
+    text: Messages,
+) -> Result<Vec<PathBuf>, RecipeError> {
+    job.log(Level::Info, "step", json!({"step": "write reports"}));
+    let formats = if options.common.json_only {
+        Formats::JSON_ONLY
+    } else {
+        Formats::ALL
+    };
+    let layout = options.layout();
+    let info = RunInfo {
+        team: &result.team.name,
+        period: &options.period,
+        filter: &options.selection.describe(),
+        now,
+        layout,
+    };
+    let extras = extras::render(options.extras, &info, &result.rows, result.summary.as_ref());
+    let step = progress.step(&text.step_write(result.rows.len()));
+    let reports = write_reports(
+        &job.reports,
+        &ReportSet {
+            name: REPORT_NAME,
+            rows: &result.rows,
+            filter: options.common.output_filter.as_deref(),
+            formats,
+            layout,
+            extras: &extras,
+            history: result.history.as_deref(),
+        },
+    )?;
+    drop(step);
+    job.log(
+        Level::Info,
+        "reports written",
+        json!({"rows": result.rows.len(), "files": reports.iter().map(|p| p.display().to_string()).collect::<Vec<_>>()}),
+    );
+    Ok(reports)
+}
+
 /// What one run works with once the job is open.
 struct Run<'a> {
     options: &'a StatusOptions,
@@ -173,45 +221,14 @@ impl Run<'_> {
     }
 
     fn write(&self, result: &StatusResult) -> Result<Vec<PathBuf>, RecipeError> {
-        let options = self.options;
-        self.job
-            .log(Level::Info, "step", json!({"step": "write reports"}));
-        let formats = if options.common.json_only {
-            Formats::JSON_ONLY
-        } else {
-            Formats::ALL
-        };
-        let layout = options.layout();
-        let info = RunInfo {
-            team: &result.team.name,
-            period: &options.period,
-            filter: &options.selection.describe(),
-            now: self.now,
-            layout,
-        };
-        let extras = extras::render(options.extras, &info, &result.rows, result.summary.as_ref());
-        let step = self
-            .progress
-            .step(&self.console.messages().step_write(result.rows.len()));
-        let reports = write_reports(
-            &self.job.reports,
-            &ReportSet {
-                name: REPORT_NAME,
-                rows: &result.rows,
-                filter: options.common.output_filter.as_deref(),
-                formats,
-                layout,
-                extras: &extras,
-                history: result.history.as_deref(),
-            },
-        )?;
-        drop(step);
-        self.job.log(
-            Level::Info,
-            "reports written",
-            json!({"rows": result.rows.len(), "files": reports.iter().map(|p| p.display().to_string()).collect::<Vec<_>>()}),
-        );
-        Ok(reports)
+        write_job_reports(
+            self.job,
+            self.options,
+            result,
+            self.now,
+            &self.progress,
+            self.console.messages(),
+        )
     }
 
     /// The rows and where the reports are, on the console.

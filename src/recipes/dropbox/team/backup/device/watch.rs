@@ -512,7 +512,7 @@ fn event_of(change: &serde_json::Value) -> &str {
 fn is_fatal(error: &RecipeError) -> bool {
     match error {
         RecipeError::Auth(_) | RecipeError::Job(_) | RecipeError::Output(_) => true,
-        RecipeError::Notify(_) => true,
+        RecipeError::Notify(_) | RecipeError::Mcp(_) => true,
         RecipeError::Api(api) => {
             matches!(
                 api,

@@ -1,0 +1,187 @@
+//! The MCP tools as `rmcp` serves them: names, descriptions, input and
+//! output schemas and annotations (all read-only), and the plumbing of a
+//! call: arguments typed (a bad one is a tool error, never a protocol
+//! one), the work run as a task of its own (a panic there is a tool error,
+//! the server keeps serving), and every call and outcome in the job log.
+//! Each tool's work is in `calls`.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use rmcp::handler::server::wrapper::Json;
+use rmcp::model::{JsonObject, Tool};
+use rmcp::{tool, tool_handler, tool_router, ServerHandler};
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+
+use super::calls::Session;
+use super::schemas::{
+    HistoryInput, HistoryOutput, StatusInput, StatusOutput, SummaryInput, SummaryOutput,
+};
+use crate::job::Level;
+use crate::report::console::sanitize;
+
+/// The tools, over one `Session`.
+#[derive(Clone)]
+pub struct Tools {
+    session: Arc<Session>,
+}
+
+/// The input schema of `T`, as rmcp derives it for `Parameters<T>` (the
+/// tools take the raw object, to type it themselves).
+fn input_schema<T: schemars::JsonSchema + 'static>() -> Arc<JsonObject> {
+    rmcp::handler::server::common::schema_for_input::<T>()
+        .unwrap_or_else(|_| rmcp::handler::server::common::schema_for_empty_input())
+}
+
+#[tool_router]
+impl Tools {
+    /// Latest backup status per device.
+    #[tool(
+        description = "Latest Dropbox Backup status of each of the team's linked computers in a \
+period, as the devices report of `tbx dropbox team backup device status`: one row per device \
+(owner, host, platform, client, latest status and when it changed). Filter by status, platform, \
+client type or member; sort by any row key. Returns at most `limit` rows (default 100, at most \
+1000) with the total; the full CSV, JSON and XLSX reports are written to `job_folder`.",
+        input_schema = input_schema::<StatusInput>(),
+        annotations(
+            title = "Backup status per device",
+            read_only_hint = true,
+            open_world_hint = true
+        )
+    )]
+    async fn backup_device_status(&self, args: JsonObject) -> Result<Json<StatusOutput>, String> {
+        self.call("backup_device_status", args, |session, input| async move {
+            session.device_status(input).await
+        })
+        .await
+    }
+
+    /// The numbers of the devices in a period.
+    #[tool(
+        description = "Backup compliance numbers of the team's computers in a period: devices \
+by latest status, platform and client type, the percent with backup enabled, members with no \
+device enabled, and devices inactive for more than `stale_days` days. Takes the same period and \
+filters as backup_device_status; returns the content of summary.json.",
+        input_schema = input_schema::<SummaryInput>(),
+        annotations(
+            title = "Backup summary",
+            read_only_hint = true,
+            open_world_hint = true
+        )
+    )]
+    async fn backup_summary(&self, args: JsonObject) -> Result<Json<SummaryOutput>, String> {
+        self.call("backup_summary", args, |session, input| async move {
+            session.summary(input).await
+        })
+        .await
+    }
+
+    /// Every status change in a period.
+    #[tool(
+        description = "Every Dropbox Backup status change of the team's computers in a period, \
+oldest first: when, which device, its owner, the status before and after, and who made the \
+change (a user or an admin). Answers questions like \"who turned backup off last week?\". Filter \
+by member, host or new status; returns the latest `limit` changes (default 100, at most 1000) \
+with the total, each with the keys of history.json.",
+        input_schema = input_schema::<HistoryInput>(),
+        annotations(
+            title = "Backup status changes",
+            read_only_hint = true,
+            open_world_hint = true
+        )
+    )]
+    async fn backup_status_history(&self, args: JsonObject) -> Result<Json<HistoryOutput>, String> {
+        self.call("backup_status_history", args, |session, input| async move {
+            session.history(input).await
+        })
+        .await
+    }
+}
+
+// What a client is told at initialization (the macro takes a literal).
+#[tool_handler(
+    name = "tbx",
+    instructions = "Dropbox Backup status of the team's computers, read from the Dropbox audit log with the admin's own authorization, on this machine. Periods take RFC 3339 times, dates (local time) or times relative to now such as -7d. Every tool only reads."
+)]
+impl ServerHandler for Tools {}
+
+/// Aborts the call's task when the call is dropped (the client cancelled).
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl Tools {
+    pub fn new(session: Arc<Session>) -> Self {
+        Tools { session }
+    }
+
+    /// The tools as `tools/list` gives them, by name (the router's order
+    /// is its map's).
+    pub fn definitions() -> Vec<Tool> {
+        let mut tools = Self::tool_router().list_all();
+        tools.sort_by(|a, b| a.name.cmp(&b.name));
+        tools
+    }
+
+    /// Types the arguments, runs `work` as a task of its own, logs the
+    /// call and its outcome; a failure is the tool's error message.
+    async fn call<I, O, F, Fut>(
+        &self,
+        tool: &'static str,
+        args: JsonObject,
+        work: F,
+    ) -> Result<Json<O>, String>
+    where
+        I: DeserializeOwned,
+        F: FnOnce(Arc<Session>, I) -> Fut,
+        Fut: Future<Output = Result<O, String>> + Send + 'static,
+        O: Send + 'static,
+    {
+        let session = &self.session;
+        let call = session.next_call();
+        let started = Instant::now();
+        session.job.log(
+            Level::Info,
+            "tool call",
+            json!({"call": call, "tool": tool, "arguments": args}),
+        );
+        let outcome = match serde_json::from_value::<I>(Value::Object(args)) {
+            Err(e) => Err(format!("invalid arguments: {e}")),
+            Ok(input) => {
+                let task = tokio::spawn(work(Arc::clone(session), input));
+                let _abort = AbortOnDrop(task.abort_handle());
+                match task.await {
+                    Ok(outcome) => outcome,
+                    Err(e) if e.is_panic() => Err(format!(
+                        "internal error (panic) in {tool}; the job log has where: {}",
+                        session.job.dir.display()
+                    )),
+                    Err(_) => Err(format!("{tool} was cancelled")),
+                }
+            }
+        };
+        let ms = started.elapsed().as_millis() as u64;
+        match &outcome {
+            Ok(_) => session.job.log(
+                Level::Info,
+                "tool done",
+                json!({"call": call, "tool": tool, "ms": ms}),
+            ),
+            Err(message) => {
+                session.job.log(
+                    Level::Warn,
+                    "tool failed",
+                    json!({"call": call, "tool": tool, "ms": ms, "error": message}),
+                );
+                eprintln!("tbx mcp: {tool}: {}", sanitize(message));
+            }
+        }
+        outcome.map(Json)
+    }
+}
