@@ -168,6 +168,11 @@ struct Receiver {
 }
 
 fn receiver(fail: usize) -> Receiver {
+    receiver_hanging(fail, 0)
+}
+
+/// `receiver`, whose first `hang` requests get no answer for a minute.
+fn receiver_hanging(fail: usize, hang: usize) -> Receiver {
     use axum::http::{HeaderMap, StatusCode};
     use axum::routing::post;
     let accepted = Arc::new(Mutex::new(Vec::new()));
@@ -183,6 +188,9 @@ fn receiver(fail: usize) -> Receiver {
                     *r += 1;
                     *r
                 };
+                if n <= hang {
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                }
                 if n <= fail {
                     return StatusCode::INTERNAL_SERVER_ERROR;
                 }
@@ -557,9 +565,8 @@ fn a_command_gets_each_alert_on_stdin_and_a_failing_one_keeps_it_queued() {
     assert_eq!(failing.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&failing.stderr);
     assert!(stderr.contains("exit code 3"), "{stderr}");
-    // The same command line again, now succeeding? Another target key: the
-    // old queue item is for a target no longer configured, so it is
-    // dropped; the working command gets nothing old either.
+    // Another command line is another target: what is owed to the failing
+    // one waits for it (with a warning), and this one gets nothing old.
     let fixed = once(
         home.path(),
         &sim,
@@ -635,4 +642,108 @@ fn an_owed_delivery_is_retried_by_the_next_poll_until_it_succeeds() {
     assert_eq!(again.status.code(), Some(0));
     let got = change_lines(&std::fs::read_to_string(&out_file).unwrap());
     assert_eq!(got.len(), 1, "delivered once");
+}
+
+#[test]
+fn a_second_watch_of_the_same_checkpoint_is_refused() {
+    let sim = start(team(10, 310));
+    let home = tempfile::tempdir().unwrap();
+    let mut first = Running::start(command(home.path(), &sim, &["-interval", "1s"]));
+    std::thread::sleep(Duration::from_secs(2));
+    let second = command(home.path(), &sim, &["-interval", "1s"])
+        .output()
+        .unwrap();
+    assert_eq!(second.status.code(), Some(8));
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        stderr.contains("checkpoint 'default' is in use by another watch (process "),
+        "{stderr}"
+    );
+    // Another name is another checkpoint.
+    let other = once(home.path(), &sim, &["-name", "sales"]);
+    assert_eq!(
+        other.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&other.stderr)
+    );
+    assert_eq!(first.signal("TERM"), 0);
+    // The lock went with the process.
+    assert_eq!(once(home.path(), &sim, &[]).status.code(), Some(0));
+}
+
+#[test]
+fn a_stop_while_a_receiver_hangs_keeps_the_lines_printed_and_the_deliveries_owed() {
+    let sim = start(team(20, 311));
+    let home = tempfile::tempdir().unwrap();
+    let hook = receiver_hanging(0, 1);
+    let args = [
+        "-interval",
+        "1m",
+        "-since",
+        "-1d",
+        "-alert-on",
+        "any",
+        "-notify-webhook",
+        &hook.url,
+    ];
+    let added: Vec<Key> = (0..3)
+        .map(|i| key_of_event(&add_change(&sim, 0, 10 - i)))
+        .collect();
+    let mut watch = Running::start(command(home.path(), &sim, &args));
+    let lines = watch.wait_for_lines(3, Duration::from_secs(20));
+    assert_eq!(lines.len(), 3);
+    std::thread::sleep(Duration::from_millis(500));
+    let stopped_at = Instant::now();
+    assert_eq!(watch.signal("TERM"), 0);
+    assert!(
+        stopped_at.elapsed() < Duration::from_secs(5),
+        "the hanging receiver held the stop"
+    );
+    // The restart prints nothing again and delivers what was owed.
+    let again = once(home.path(), &sim, &args[2..]);
+    assert_eq!(
+        again.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert!(
+        again.stdout.is_empty(),
+        "printed twice: {}",
+        String::from_utf8_lossy(&again.stdout)
+    );
+    let hooked = hook.accepted.lock().unwrap().clone();
+    assert_eq!(
+        counts(
+            hooked
+                .iter()
+                .map(|b| key_of_line(b["change"].as_object().unwrap()))
+        ),
+        counts(added)
+    );
+}
+
+#[test]
+fn owners_fetched_by_one_run_serve_the_next() {
+    let sim = start(team(20, 312));
+    let home = tempfile::tempdir().unwrap();
+    once(home.path(), &sim, &["-since", "-1d", "-alert-on", "any"]);
+    add_change(&sim, 0, 5);
+    assert_eq!(
+        once(home.path(), &sim, &["-alert-on", "any"]).status.code(),
+        Some(1)
+    );
+    let listed = sim.calls("team/devices/list_members_devices");
+    assert!(listed > 0);
+    add_change(&sim, 0, 3);
+    let run = once(home.path(), &sim, &["-alert-on", "any"]);
+    assert_eq!(run.status.code(), Some(1));
+    assert_eq!(
+        sim.calls("team/devices/list_members_devices"),
+        listed,
+        "owners came from the store"
+    );
+    let line = &change_lines(&String::from_utf8_lossy(&run.stdout))[0];
+    assert!(!line["owner_email"].as_str().unwrap().is_empty());
 }

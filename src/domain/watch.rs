@@ -8,6 +8,9 @@ use super::history::HistoryRow;
 use super::period::format_dropbox_time;
 use super::status::BackupStatus;
 
+/// The statuses `device_sync_backup_status_changed` carries today.
+const KNOWN_STATUSES: [&str; 2] = ["enabled", "disabled"];
+
 /// Which changes alert, by their new status.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AlertOn {
@@ -50,6 +53,18 @@ impl AlertOn {
         match self {
             Self::Any => true,
             Self::Statuses(tags) => tags.iter().any(|t| t.eq_ignore_ascii_case(status.as_str())),
+        }
+    }
+
+    /// Tags no Dropbox status has today (a typo, or one Dropbox may add).
+    pub fn unusual_tags(&self) -> Vec<&str> {
+        match self {
+            Self::Any => Vec::new(),
+            Self::Statuses(tags) => tags
+                .iter()
+                .map(String::as_str)
+                .filter(|t| !KNOWN_STATUSES.contains(t))
+                .collect(),
         }
     }
 
@@ -194,6 +209,7 @@ mod tests {
         assert!(AlertOn::parse(&strings(&[""])).is_err());
         assert!(AlertOn::parse(&strings(&["dis abled"])).is_err());
         assert!(AlertOn::parse(&[]).is_err());
+        assert_eq!(on.unusual_tags(), ["paused_by_policy"]);
     }
 
     #[test]

@@ -7,11 +7,13 @@
 //! device and member list, refreshed only when a change needs it.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::path::PathBuf;
+use std::fs::File;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use thiserror::Error;
 
 use crate::domain::change::BackupChange;
 use crate::domain::history::HistoryRow;
@@ -21,9 +23,9 @@ use crate::dropbox::team::TeamInfo;
 use crate::dropbox::team_log::EventScan;
 use crate::dropbox::{devices, members, team, ApiError, Transport};
 use crate::ops::device_status::OpsError;
-use crate::store::checkpoint::{Checkpoint, PendingDelivery};
+use crate::store::checkpoint::{Checkpoint, PendingDelivery, PollSave};
 use crate::store::sync::{sync, Sink, SETTLE_SECS};
-use crate::store::{open_for_run, store_path, EventStore, Rebuilt, Span};
+use crate::store::{open_for_run, store_path, EventStore, Rebuilt, Span, StoreError};
 
 /// What to watch: validated, typed.
 #[derive(Debug, Clone)]
@@ -53,6 +55,30 @@ pub struct Started {
     pub pending: usize,
     /// The store was unreadable or of another version and was rebuilt.
     pub rebuilt: Option<Rebuilt>,
+    /// Deliveries owed to targets other than `targets` given to `start`.
+    pub owed_elsewhere: usize,
+}
+
+/// Why a watch could not start or poll.
+#[derive(Debug, Error)]
+pub enum WatchError {
+    #[error(transparent)]
+    Ops(#[from] OpsError),
+    /// Another watch holds this checkpoint.
+    #[error("checkpoint '{name}' is in use by another watch{by}; stop it first, or give this one another -name")]
+    InUse { name: String, by: String },
+}
+
+impl From<StoreError> for WatchError {
+    fn from(e: StoreError) -> Self {
+        WatchError::Ops(e.into())
+    }
+}
+
+impl From<ApiError> for WatchError {
+    fn from(e: ApiError) -> Self {
+        WatchError::Ops(e.into())
+    }
 }
 
 /// One alerting change.
@@ -88,18 +114,30 @@ pub struct Watcher {
     store: PathBuf,
     checkpoint: Checkpoint,
     owners: OwnerCache,
+    /// Held while the watch runs: one watch per checkpoint.
+    _lock: File,
 }
 
+/// Deliveries are given up when their change is older than this.
+pub const OWED_FOR_SECS: i64 = 7 * 24 * 3600;
+
+/// Deliveries kept per target at most (the oldest go first).
+pub const MAX_OWED: usize = 10_000;
+
 impl Watcher {
-    /// Learns the team, opens its store and finds or starts the checkpoint.
+    /// Learns the team, opens its store, takes the checkpoint's lock and
+    /// finds or starts the checkpoint. `targets` are the keys of the
+    /// delivery targets given now (to count what is owed to others).
     pub async fn start(
         transport: &Transport,
         query: WatchQuery,
+        targets: &[String],
         now: DateTime<Utc>,
-    ) -> Result<(Watcher, Started), OpsError> {
+    ) -> Result<(Watcher, Started), WatchError> {
         let team = team::get_info(transport).await?;
         let path = store_path(&query.home, &team.team_id);
         let opened = open_for_run(&path, false)?;
+        let lock = lock_checkpoint(&path, &query.name)?;
         let found = opened.store.load_checkpoint(&query.name)?;
         let resumed = found.is_some();
         let checkpoint = match found {
@@ -110,6 +148,7 @@ impl Watcher {
                 fresh
             }
         };
+        let owners = OwnerCache::load(&opened.store)?;
         let started = Started {
             team: team.clone(),
             store: path.clone(),
@@ -118,13 +157,19 @@ impl Watcher {
             polled_to: checkpoint.polled_to.map(time_of),
             pending: checkpoint.pending.len(),
             rebuilt: opened.notice,
+            owed_elsewhere: checkpoint
+                .pending
+                .iter()
+                .filter(|p| !targets.contains(&p.target))
+                .count(),
         };
         let watcher = Watcher {
             query,
             team,
             store: path,
             checkpoint,
-            owners: OwnerCache::default(),
+            owners,
+            _lock: lock,
         };
         Ok((watcher, started))
     }
@@ -184,22 +229,63 @@ impl Watcher {
         })
     }
 
-    /// Saves the poll: what it saw counts as reported, the log as read up
-    /// to its fetch time, and `pending` as the deliveries still owed. One
-    /// transaction: after a crash the watch resumes from the last commit.
-    pub fn commit(&mut self, poll: &Poll, pending: Vec<PendingDelivery>) -> Result<(), OpsError> {
-        let mut next = self.checkpoint.clone();
-        next.reported
-            .extend(poll.seen.iter().map(|(&f, &t)| (f, t)));
+    /// Saves the poll in one transaction: what it saw counts as reported,
+    /// the log as read up to its fetch time, and `owed` joins the
+    /// deliveries still owed. Called once its alerts are printed and before
+    /// any is delivered, so a crash from here on repeats no line and loses
+    /// no delivery. Returns how many owed deliveries were given up (older
+    /// than a week, or beyond `MAX_OWED` for one target).
+    pub fn record(&mut self, poll: &Poll, owed: Vec<PendingDelivery>) -> Result<usize, OpsError> {
         let polled_to = poll.at.timestamp();
-        next.polled_to = Some(polled_to);
         // A later poll starts 24 hours before this one's end: older changes
         // can never come back, so their ids need not be kept.
         let keep_from = polled_to - SETTLE_SECS - 3600;
-        next.reported.retain(|_, &mut time| time >= keep_from);
-        next.pending = pending;
-        EventStore::open(&self.store)?.save_checkpoint(&next, polled_to)?;
-        self.checkpoint = next;
+        let seen: Vec<(u64, i64)> = poll.seen.iter().map(|(&f, &t)| (f, t)).collect();
+        let store = EventStore::open(&self.store)?;
+        let dropped = store.save_poll(&PollSave {
+            name: &self.checkpoint.name,
+            since: self.checkpoint.since,
+            polled_to,
+            seen: &seen,
+            keep_from,
+            new_pending: &owed,
+            owed_from: polled_to - OWED_FOR_SECS,
+            max_owed: MAX_OWED,
+        })?;
+        let checkpoint = &mut self.checkpoint;
+        checkpoint.reported.extend(seen);
+        checkpoint.reported.retain(|_, &mut time| time >= keep_from);
+        checkpoint.polled_to = Some(polled_to);
+        if dropped > 0 || !owed.is_empty() {
+            // The store decided what stays: read its queue back.
+            checkpoint.pending = store
+                .load_checkpoint(&checkpoint.name)?
+                .map(|c| c.pending)
+                .unwrap_or_default();
+        }
+        Ok(dropped)
+    }
+
+    /// One owed delivery went through.
+    pub fn delivered(&mut self, item: &PendingDelivery) -> Result<(), OpsError> {
+        EventStore::open(&self.store)?.delivered(&self.checkpoint.name, item)?;
+        self.checkpoint
+            .pending
+            .retain(|p| !(p.target == item.target && p.fingerprint == item.fingerprint));
+        Ok(())
+    }
+
+    /// One owed delivery failed again (`item.attempts` counts it).
+    pub fn attempted(&mut self, item: &PendingDelivery) -> Result<(), OpsError> {
+        EventStore::open(&self.store)?.attempted(&self.checkpoint.name, item)?;
+        if let Some(p) = self
+            .checkpoint
+            .pending
+            .iter_mut()
+            .find(|p| p.target == item.target && p.fingerprint == item.fingerprint)
+        {
+            p.attempts = item.attempts;
+        }
         Ok(())
     }
 
@@ -222,7 +308,7 @@ impl Watcher {
         transport: &Transport,
         changes: &[BackupChange],
         now: DateTime<Utc>,
-    ) -> Result<bool, ApiError> {
+    ) -> Result<bool, OpsError> {
         if changes.is_empty() {
             return Ok(false);
         }
@@ -237,12 +323,57 @@ impl Watcher {
         }
         let size = Some(self.team.num_provisioned_users).filter(|&n| n > 0);
         self.owners = OwnerCache::fetch(transport, size, now).await?;
+        // Kept for the next start (`-once` from cron starts every time).
+        EventStore::open(&self.store)
+            .and_then(|store| self.owners.save(&store))
+            .map_err(OpsError::from)?;
         Ok(true)
     }
 }
 
 /// How old the owner cache may get before a change makes it fetched again.
 const OWNERS_MAX_AGE: Duration = Duration::from_secs(3600);
+
+/// Takes the lock file of checkpoint `name` beside the store; the OS lets
+/// it go when the process ends, however it ends.
+fn lock_checkpoint(store: &Path, name: &str) -> Result<File, WatchError> {
+    use std::io::{Read, Seek, Write};
+    let path = store.with_extension(format!("watch-{name}.lock"));
+    let failed = |e: std::io::Error| StoreError {
+        path: path.display().to_string(),
+        detail: e.to_string(),
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(failed)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut pid = String::new();
+            let _ = file.read_to_string(&mut pid);
+            let by = match pid.trim() {
+                "" => String::new(),
+                pid => format!(" (process {pid})"),
+            };
+            return Err(WatchError::InUse {
+                name: name.to_string(),
+                by,
+            });
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(failed(e).into()),
+    }
+    // Who holds it, for the message another start gives.
+    file.set_len(0)
+        .and_then(|()| file.rewind())
+        .and_then(|()| write!(file, "{}", std::process::id()))
+        .and_then(|()| file.flush())
+        .map_err(failed)?;
+    Ok(file)
+}
 
 fn time_of(secs: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(secs, 0).unwrap_or_default()
@@ -324,6 +455,39 @@ impl OwnerCache {
             sessions,
             fetched: Some(now),
         })
+    }
+
+    /// The owners a previous start kept in the store.
+    fn load(store: &EventStore) -> Result<Self, StoreError> {
+        let Some((owners, fetched)) = store.load_owners()? else {
+            return Ok(Self::default());
+        };
+        let sessions = owners
+            .into_iter()
+            .map(|[session, email, display_name]| {
+                (
+                    session,
+                    Arc::new(Owner {
+                        email,
+                        display_name,
+                    }),
+                )
+            })
+            .collect();
+        Ok(Self {
+            sessions,
+            fetched: DateTime::from_timestamp(fetched, 0),
+        })
+    }
+
+    fn save(&self, store: &EventStore) -> Result<(), StoreError> {
+        let owners: Vec<[&str; 3]> = self
+            .sessions
+            .iter()
+            .map(|(s, o)| [s.as_str(), o.email.as_str(), o.display_name.as_str()])
+            .collect();
+        let fetched = self.fetched.map_or(0, |t| t.timestamp());
+        store.save_owners(&owners, fetched)
     }
 
     fn knows(&self, session_id: &str) -> bool {

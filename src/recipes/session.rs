@@ -52,6 +52,9 @@ pub enum RecipeError {
     /// The notifier could not be set up (`watch`).
     #[error("{0}")]
     Notify(String),
+    /// Another process holds what this one needs (`watch`'s checkpoint).
+    #[error("{0}")]
+    Conflict(String),
     /// stdout could not take the output (`watch`).
     #[error("{0}")]
     Output(String),

@@ -89,7 +89,13 @@ pub const SCHEMA: &str = "
         change TEXT NOT NULL,
         attempts INTEGER NOT NULL,
         PRIMARY KEY (name, target, fingerprint)
-    ) WITHOUT ROWID;";
+    ) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS watch_owners (
+        session_id TEXT PRIMARY KEY,
+        email TEXT NOT NULL,
+        name TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS watch_owners_fetched (fetched INTEGER NOT NULL);";
 
 /// Fails on a file of another shape, before a run relies on it.
 pub const SHAPE_CHECK: &str = "SELECT e.time, e.seq, e.fingerprint, e.nanos, e.device,

@@ -23,7 +23,7 @@ use crate::dropbox::auth::AuthError;
 use crate::dropbox::ApiError;
 use crate::job::{resolve_home, Job, Level, Rotation};
 use crate::notify::{Notifier, Target};
-use crate::ops::watch::{Poll, Started, Watcher};
+use crate::ops::watch::{Poll, Started, WatchError, Watcher, MAX_OWED, OWED_FOR_SECS};
 use crate::recipes::session::{finish, log_options, token_source, transport_for};
 use crate::report::console::{Console, OutputMode};
 use crate::report::messages::Messages;
@@ -39,6 +39,9 @@ const LOG_ROTATION: Rotation = Rotation {
     max_bytes: 10 * 1024 * 1024,
     keep: 7,
 };
+
+/// One webhook request's time limit (three tries at most per delivery).
+const WEBHOOK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Polls more often than this draw a note about the rate limit.
 const RATE_LIMIT_NOTE_BELOW: std::time::Duration = std::time::Duration::from_secs(60);
@@ -60,7 +63,9 @@ pub async fn exec(
         .await
         .map_err(no_log)?;
     let notifier = Notifier::new(options.targets.clone(), common.proxy.as_deref())
-        .map_err(|e| no_log(RecipeError::Notify(e.to_string())))?;
+        .map_err(|e| no_log(RecipeError::Notify(e.to_string())))?
+        // A receiver that hangs holds a poll's deliveries, not the watch.
+        .with_request_timeout(WEBHOOK_TIMEOUT);
     let mut log = log_options(common);
     log.rotate = Some(LOG_ROTATION);
     let job = Arc::new(Job::create(&home, log).map_err(|e| no_log(e.into()))?);
@@ -114,9 +119,6 @@ struct Watch<'a> {
 struct PollReport {
     alerts: usize,
     passed_over: usize,
-    delivered: usize,
-    queued: usize,
-    dropped: usize,
 }
 
 impl Watch<'_> {
@@ -129,16 +131,36 @@ impl Watch<'_> {
         let transport = transport_for(target, tokens, &self.options.common, self.job)?;
         tokio::pin!(stop);
         let Some(mut watcher) = self.start(&transport, &mut stop).await? else {
-            return Ok(self.finished());
+            return Ok(self.stopped());
         };
         loop {
+            // Only reading the log is abandoned on a stop: once a poll's
+            // lines are printed, its checkpoint is saved with them.
             let polled = tokio::select! {
-                polled = self.poll_once(&transport, &mut watcher) => polled,
+                polled = watcher.poll(&transport, Utc::now()) => polled,
                 () = &mut stop => break,
             };
             self.polls += 1;
-            match polled {
-                Ok(report) => self.tell_poll(&report),
+            let recorded = match polled {
+                Ok(poll) => self.report(&mut watcher, &poll).await,
+                Err(e) => Err(e.into()),
+            };
+            let outcome = match recorded {
+                Ok(report) => {
+                    let delivered = tokio::select! {
+                        delivered = self.deliver(&mut watcher) => Some(delivered),
+                        () = &mut stop => None,
+                    };
+                    match delivered {
+                        Some(Ok(delivery)) => Ok((report, delivery)),
+                        Some(Err(e)) => Err(e),
+                        None => break,
+                    }
+                }
+                Err(e) => Err(e),
+            };
+            match outcome {
+                Ok((report, delivery)) => self.tell_poll(&report, &delivery),
                 Err(e) if self.options.once || is_fatal(&e) => return Err(e),
                 Err(e) => self.tell_failure("poll failed", &e),
             }
@@ -150,6 +172,11 @@ impl Watch<'_> {
                 () = &mut stop => break,
             }
         }
+        Ok(self.stopped())
+    }
+
+    /// The end of a watch that was asked to stop (or polled once).
+    fn stopped(&self) -> Finished {
         self.job.log(
             Level::Info,
             "stopped",
@@ -161,10 +188,6 @@ impl Watch<'_> {
                 self.polls, self.alerts, self.options.name
             );
         }
-        Ok(self.finished())
-    }
-
-    fn finished(&self) -> Finished {
         Finished {
             job_dir: self.job.dir.clone(),
             reports: Vec::new(),
@@ -179,9 +202,11 @@ impl Watch<'_> {
         transport: &crate::dropbox::Transport,
         stop: &mut (impl Future<Output = ()> + Unpin),
     ) -> Result<Option<Watcher>, RecipeError> {
+        let keys: Vec<String> = self.notifier.targets().iter().map(Target::key).collect();
         loop {
+            let query = self.options.query(self.home);
             let started = tokio::select! {
-                started = Watcher::start(transport, self.options.query(self.home), Utc::now()) => started,
+                started = Watcher::start(transport, query, &keys, Utc::now()) => started,
                 () = &mut *stop => return Ok(None),
             };
             match started.map_err(RecipeError::from) {
@@ -199,26 +224,26 @@ impl Watch<'_> {
         }
     }
 
-    /// One poll: find what is new, print it, deliver it and what was owed,
-    /// then save the checkpoint.
-    async fn poll_once(
+    /// Prints what the poll found and saves its checkpoint, with a
+    /// delivery owed to each target for each alert.
+    async fn report(
         &mut self,
-        transport: &crate::dropbox::Transport,
         watcher: &mut Watcher,
+        poll: &Poll,
     ) -> Result<PollReport, RecipeError> {
-        let poll = watcher.poll(transport, Utc::now()).await?;
-        self.log_poll(&poll);
+        self.log_poll(poll);
         let lines: Vec<String> = poll
             .alerts
             .iter()
             .map(|a| change_line(&a.row, &a.event_id))
             .collect();
         self.print(&lines).await?;
-        let mut queue = watcher.pending().to_vec();
+        self.alerts += poll.alerts.len() as u64;
+        let mut owed = Vec::new();
         for (alert, line) in poll.alerts.iter().zip(&lines) {
             let text = crate::domain::watch::alert_text(&alert.row);
             for target in self.notifier.targets() {
-                queue.push(PendingDelivery {
+                owed.push(PendingDelivery {
                     target: target.key(),
                     fingerprint: alert.fingerprint,
                     time: alert.row.timestamp.timestamp(),
@@ -228,15 +253,21 @@ impl Watch<'_> {
                 });
             }
         }
-        let delivery = self.deliver(queue).await;
-        watcher.commit(&poll, delivery.owed)?;
-        self.alerts += poll.alerts.len() as u64;
+        let given_up = watcher.record(poll, owed)?;
+        if given_up > 0 {
+            self.console.warn(&format!(
+                "{given_up} owed notification(s) given up: older than {} days, or more than {MAX_OWED} for one target",
+                OWED_FOR_SECS / 86_400
+            ));
+            self.job.log(
+                Level::Warn,
+                "notifications given up",
+                json!({"count": given_up}),
+            );
+        }
         Ok(PollReport {
             alerts: poll.alerts.len(),
             passed_over: poll.passed_over,
-            delivered: delivery.delivered,
-            queued: delivery.queued,
-            dropped: delivery.dropped,
         })
     }
 
@@ -297,80 +328,72 @@ impl Watch<'_> {
     }
 }
 
-/// What one round of deliveries left.
+/// What one round of deliveries did.
+#[derive(Default)]
 struct Delivery {
     delivered: usize,
+    /// Still owed to the targets given, after this round.
     queued: usize,
-    dropped: usize,
-    /// Deliveries still owed, for the checkpoint.
-    owed: Vec<PendingDelivery>,
+}
+
+/// How long one poll may spend delivering: the interval, within bounds,
+/// so a receiver that hangs delays the next poll by a bounded time.
+fn delivery_budget(interval: std::time::Duration) -> std::time::Duration {
+    interval.clamp(
+        std::time::Duration::from_secs(10),
+        std::time::Duration::from_secs(60),
+    )
 }
 
 impl Watch<'_> {
-    /// Delivers `queue` in order. A target that fails once in a poll gets
-    /// nothing more this poll (its items stay owed), so one dead receiver
-    /// cannot hold the watch up; items for a target no longer configured
-    /// are dropped.
-    async fn deliver(&self, queue: Vec<PendingDelivery>) -> Delivery {
-        let mut result = Delivery {
-            delivered: 0,
-            queued: 0,
-            dropped: 0,
-            owed: Vec::new(),
-        };
+    /// Delivers what is owed, oldest first, each success and failure saved
+    /// as it happens. A target that fails once gets nothing more this poll,
+    /// and the round ends at its time budget; what is left stays owed for
+    /// the next poll. Deliveries owed to targets not given this time wait.
+    async fn deliver(&self, watcher: &mut Watcher) -> Result<Delivery, RecipeError> {
+        let deadline = tokio::time::Instant::now() + delivery_budget(self.options.interval);
+        let targets = self.notifier.targets();
+        let mut result = Delivery::default();
         let mut failing: Vec<String> = Vec::new();
-        for mut item in queue {
-            let Some(target) = self
-                .notifier
-                .targets()
-                .iter()
-                .find(|t| t.key() == item.target)
-            else {
-                result.dropped += 1;
+        for mut item in watcher.pending().to_vec() {
+            let Some(target) = targets.iter().find(|t| t.key() == item.target) else {
                 continue;
             };
             if failing.contains(&item.target) {
-                result.owed.push(item);
                 continue;
             }
             let change: serde_json::Value =
                 serde_json::from_str(&item.change).unwrap_or(serde_json::Value::Null);
             item.attempts += 1;
-            match self.notifier.deliver(target, &item.text, &change).await {
+            let sent = self.notifier.deliver(target, &item.text, &change);
+            let Ok(sent) = tokio::time::timeout_at(deadline, sent).await else {
+                self.job
+                    .log(Level::Warn, "delivery time is up for this poll", json!({}));
+                break;
+            };
+            let fields = json!({"target": target.label(), "event_id": event_of(&change), "attempts": item.attempts});
+            match sent {
                 Ok(()) => {
+                    watcher.delivered(&item)?;
                     result.delivered += 1;
-                    self.job.log(
-                        Level::Info,
-                        "delivered",
-                        json!({"target": target.label(), "event_id": event_of(&change), "attempts": item.attempts}),
-                    );
+                    self.job.log(Level::Info, "delivered", fields);
                 }
                 Err(e) => {
+                    watcher.attempted(&item)?;
                     self.console.warn(&e.to_string());
-                    self.job.log(
-                        Level::Warn,
-                        "delivery failed",
-                        json!({"target": target.label(), "event_id": event_of(&change),
-                               "attempts": item.attempts, "error": e.to_string()}),
-                    );
+                    let mut fields = fields;
+                    fields["error"] = json!(e.to_string());
+                    self.job.log(Level::Warn, "delivery failed", fields);
                     failing.push(item.target.clone());
-                    result.owed.push(item);
                 }
             }
         }
-        result.queued = result.owed.len();
-        if result.dropped > 0 {
-            self.console.warn(&format!(
-                "{} owed notification(s) dropped: their target is no longer given (-notify-webhook, -notify-exec)",
-                result.dropped
-            ));
-            self.job.log(
-                Level::Warn,
-                "notifications dropped",
-                json!({"count": result.dropped, "why": "their target is no longer configured"}),
-            );
-        }
-        result
+        result.queued = watcher
+            .pending()
+            .iter()
+            .filter(|p| targets.iter().any(|t| t.key() == p.target))
+            .count();
+        Ok(result)
     }
 
     /// The header on stderr, and the same facts in the job log.
@@ -415,16 +438,7 @@ impl Watch<'_> {
                 eprintln!("{}", crate::report::console::sanitize(line));
             }
         }
-        if let Some(why) = &started.rebuilt {
-            self.tell_rebuilt(why);
-        }
-        if started.resumed && options.since_given {
-            self.console.warn(&format!(
-                "-since is ignored: checkpoint '{}' keeps its own ({}); use another -name to start afresh",
-                options.name,
-                format_dropbox_time(started.since)
-            ));
-        }
+        self.warn_at_start(started);
         if options.interval < RATE_LIMIT_NOTE_BELOW && !options.once && !options.common.quiet {
             eprintln!(
                 "Note: polling more often than every minute spends the app's rate limit (about 1,000 calls an hour) faster."
@@ -438,6 +452,39 @@ impl Watch<'_> {
                    "polled_to": started.polled_to.map(format_dropbox_time),
                    "owed": started.pending, "store": started.store.display().to_string()}),
         );
+    }
+
+    /// What a person should know before the first poll.
+    fn warn_at_start(&self, started: &Started) {
+        let options = self.options;
+        if let Some(why) = &started.rebuilt {
+            self.tell_rebuilt(why);
+        }
+        if started.rebuilt.is_some() && !started.resumed {
+            self.console.warn(&format!(
+                "checkpoint '{}' was lost with the store: watching changes since {} (give -since to go further back)",
+                options.name,
+                format_dropbox_time(started.since)
+            ));
+        }
+        if started.owed_elsewhere > 0 {
+            self.console.warn(&format!(
+                "{} owed notification(s) are for a target not given this time; they are kept (a week at most) for a watch that gives it",
+                started.owed_elsewhere
+            ));
+        }
+        for tag in options.alert_on.unusual_tags() {
+            self.console.warn(&format!(
+                "-alert-on: '{tag}' is not a status Dropbox sends today (enabled, disabled); it is watched anyway"
+            ));
+        }
+        if started.resumed && options.since_given {
+            self.console.warn(&format!(
+                "-since is ignored: checkpoint '{}' keeps its own ({}); use another -name to start afresh",
+                options.name,
+                format_dropbox_time(started.since)
+            ));
+        }
     }
 
     fn tell_rebuilt(&self, why: &Rebuilt) {
@@ -456,12 +503,12 @@ impl Watch<'_> {
     }
 
     /// One status line per poll on a terminal; always in the job log.
-    fn tell_poll(&self, report: &PollReport) {
+    fn tell_poll(&self, report: &PollReport, delivery: &Delivery) {
         self.job.log(
             Level::Info,
             "poll done",
             json!({"poll": self.polls, "alerts": report.alerts, "not_alerting": report.passed_over,
-                   "delivered": report.delivered, "queued": report.queued, "dropped": report.dropped}),
+                   "delivered": delivery.delivered, "queued": delivery.queued}),
         );
         if self.options.common.quiet || !std::io::stderr().is_terminal() {
             return;
@@ -476,7 +523,7 @@ impl Watch<'_> {
         if !self.notifier.targets().is_empty() {
             line.push_str(&format!(
                 "; notifications: {} delivered, {} queued",
-                report.delivered, report.queued
+                delivery.delivered, delivery.queued
             ));
         }
         if !self.options.once {
@@ -497,6 +544,15 @@ impl Watch<'_> {
     }
 }
 
+impl From<WatchError> for RecipeError {
+    fn from(e: WatchError) -> Self {
+        match e {
+            WatchError::Ops(e) => e.into(),
+            in_use @ WatchError::InUse { .. } => RecipeError::Conflict(in_use.to_string()),
+        }
+    }
+}
+
 /// A token endpoint that failed (down, a 5xx) may answer next time; a
 /// refused grant will not.
 fn credential_may_recover(error: &AuthError) -> bool {
@@ -512,7 +568,7 @@ fn event_of(change: &serde_json::Value) -> &str {
 fn is_fatal(error: &RecipeError) -> bool {
     match error {
         RecipeError::Auth(_) | RecipeError::Job(_) | RecipeError::Output(_) => true,
-        RecipeError::Notify(_) | RecipeError::Mcp(_) => true,
+        RecipeError::Notify(_) | RecipeError::Mcp(_) | RecipeError::Conflict(_) => true,
         RecipeError::Api(api) => {
             matches!(
                 api,
