@@ -26,7 +26,7 @@ use crate::recipes::dev::bench::{self, BenchArgs};
 use crate::recipes::dev::demo::{self, DemoArgs, DemoError};
 use crate::recipes::dev::simulate::{self, SimulateArgs};
 use crate::recipes::dropbox::team::backup::device::status::{
-    self, ApiTarget, Credential, Failed, RecipeError, StatusArgs,
+    self, ApiTarget, Credential, Failed, Finished, RecipeError, StatusArgs,
 };
 use crate::recipes::dropbox::team::backup::device::watch::{self, WatchArgs};
 use crate::recipes::license::{self, LicenseArgs};
@@ -520,13 +520,9 @@ fn run_status(args: &StatusArgs) -> u8 {
         Ok(o) => o,
         Err(e) => return fail_options(&e),
     };
-    let base = match ApiBase::from_env() {
-        Ok(b) => b,
-        Err(e) => return fail_auth(&e),
-    };
-    let target = ApiTarget {
-        base,
-        credential: Credential::Login,
+    let target = match login_target() {
+        Ok(target) => target,
+        Err(code) => return code,
     };
     run_interruptible(
         status::exec(&options, &target, Vec::new(), now),
@@ -544,31 +540,20 @@ fn run_watch(args: &WatchArgs) -> u8 {
         Ok(o) => o,
         Err(e) => return fail_options(&e),
     };
-    let base = match ApiBase::from_env() {
-        Ok(b) => b,
-        Err(e) => return fail_auth(&e),
+    let target = match login_target() {
+        Ok(target) => target,
+        Err(code) => return code,
     };
-    let target = ApiTarget {
-        base,
-        credential: Credential::Login,
-    };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => return runtime_failed(e),
-    };
-    let result = runtime.block_on(async {
-        let stop = listen_for_stop();
-        watch::exec(&options, &target, stop).await
-    });
-    runtime.shutdown_timeout(STOP_GRACE);
-    match result {
-        Ok(finished) if options.exit_code && finished.rows > 0 => exit::ALERTED,
-        Ok(_) => exit::SUCCESS,
-        Err(failed) => run_failed(failed),
-    }
+    run_until_stopped(
+        |stop| watch::exec(&options, &target, stop),
+        |finished| {
+            if options.exit_code && finished.rows > 0 {
+                exit::ALERTED
+            } else {
+                exit::SUCCESS
+            }
+        },
+    )
 }
 
 /// The server ends with success when its client goes or asks it to stop.
@@ -577,6 +562,25 @@ fn run_mcp_serve(args: &ServeArgs) -> u8 {
         Ok(o) => o,
         Err(e) => return fail_options(&e),
     };
+    run_until_stopped(|stop| mcp_serve::exec(&options, stop), |_| exit::SUCCESS)
+}
+
+/// The API base from the environment, with the credential found by login.
+fn login_target() -> Result<ApiTarget, u8> {
+    let base = ApiBase::from_env().map_err(|e| fail_auth(&e))?;
+    Ok(ApiTarget {
+        base,
+        credential: Credential::Login,
+    })
+}
+
+/// Runs a command that handles the stop signal itself (it ends with
+/// success when asked to), on a fresh runtime.
+fn run_until_stopped<F, Fut>(exec: F, success: impl FnOnce(Finished) -> u8) -> u8
+where
+    F: FnOnce(std::pin::Pin<Box<dyn Future<Output = ()> + Send>>) -> Fut,
+    Fut: Future<Output = Result<Finished, Failed>>,
+{
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -584,13 +588,10 @@ fn run_mcp_serve(args: &ServeArgs) -> u8 {
         Ok(runtime) => runtime,
         Err(e) => return runtime_failed(e),
     };
-    let result = runtime.block_on(async {
-        let stop = listen_for_stop();
-        mcp_serve::exec(&options, stop).await
-    });
+    let result = runtime.block_on(async { exec(Box::pin(listen_for_stop())).await });
     runtime.shutdown_timeout(STOP_GRACE);
     match result {
-        Ok(_) => exit::SUCCESS,
+        Ok(finished) => success(finished),
         Err(failed) => run_failed(failed),
     }
 }

@@ -79,6 +79,14 @@ pub struct Failed {
     pub job_log: Option<JobLog>,
 }
 
+/// A run that failed before its job folder was opened: no log to name.
+pub fn before_job(error: impl Into<RecipeError>) -> Failed {
+    Failed {
+        error: error.into(),
+        job_log: None,
+    }
+}
+
 /// A finished run.
 #[derive(Debug, Clone)]
 pub struct Finished {

@@ -30,7 +30,7 @@ use crate::options::{CommonOptions, Lang, OptionError};
 use crate::recipes::dev::simulate::{generated_team, team_counts};
 use crate::recipes::dropbox::team::backup::device::status::StatusArgs;
 use crate::recipes::session::{
-    finish, log_options, ApiTarget, Credential, Failed, Finished, RecipeError,
+    before_job, finish, log_options, ApiTarget, Credential, Failed, Finished, RecipeError,
 };
 use crate::report::console::{Console, OutputMode};
 use crate::report::messages::Messages;
@@ -152,23 +152,19 @@ pub async fn exec(
     stop: impl Future<Output = ()>,
 ) -> Result<Finished, Failed> {
     let common = &options.common;
-    let no_log = |error: RecipeError| Failed {
-        error,
-        job_log: None,
-    };
-    let home = resolve_home(common.workspace.as_deref()).map_err(|e| no_log(e.into()))?;
+    let home = resolve_home(common.workspace.as_deref()).map_err(|e| before_job(e))?;
     let simulated = if options.simulate {
-        Some(simulate().await.map_err(no_log)?)
+        Some(simulate().await.map_err(before_job)?)
     } else {
         None
     };
     let target = match &simulated {
         Some((sim, _)) => ApiTarget {
-            base: ApiBase::parse(&sim.handle.base_url).map_err(|e| no_log(e.into()))?,
+            base: ApiBase::parse(&sim.handle.base_url).map_err(|e| before_job(e))?,
             credential: Credential::Token(AccessToken::new(sim.handle.token.clone())),
         },
         None => ApiTarget {
-            base: ApiBase::from_env().map_err(|e| no_log(e.into()))?,
+            base: ApiBase::from_env().map_err(|e| before_job(e))?,
             credential: Credential::Login,
         },
     };
@@ -177,7 +173,7 @@ pub async fn exec(
         .map_or_else(|| home.clone(), |(sim, _)| sim.store_home.clone());
     let mut log = log_options(common);
     log.rotate = Some(LOG_ROTATION);
-    let job = Arc::new(Job::create(&home, log).map_err(|e| no_log(e.into()))?);
+    let job = Arc::new(Job::create(&home, log).map_err(|e| before_job(e))?);
     job.log(
         Level::Info,
         "start",

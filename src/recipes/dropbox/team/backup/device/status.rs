@@ -19,7 +19,9 @@ use crate::dropbox::auth::tokens::TokenSource;
 use crate::dropbox::team::TeamInfo;
 use crate::job::{resolve_home, Job, Level};
 use crate::ops::device_status::{self, StatusResult};
-use crate::recipes::session::{finish, keep_job, log_options, token_source, transport_for};
+use crate::recipes::session::{
+    before_job, finish, keep_job, log_options, token_source, transport_for,
+};
 use crate::report::console::Console;
 use crate::report::extras::{self, RunInfo};
 use crate::report::messages::Messages;
@@ -46,16 +48,12 @@ pub async fn exec(
     now: DateTime<Utc>,
 ) -> Result<Finished, Failed> {
     let common = &options.common;
-    let no_log = |error: RecipeError| Failed {
-        error,
-        job_log: None,
-    };
-    let home = resolve_home(common.workspace.as_deref()).map_err(|e| no_log(e.into()))?;
+    let home = resolve_home(common.workspace.as_deref()).map_err(|e| before_job(e))?;
     // Credentials first: a run that cannot authenticate leaves no job behind.
     let tokens = token_source(&options.peer, common, target, &home)
         .await
-        .map_err(no_log)?;
-    let job = Arc::new(Job::create(&home, log_options(common)).map_err(|e| no_log(e.into()))?);
+        .map_err(before_job)?;
+    let job = Arc::new(Job::create(&home, log_options(common)).map_err(|e| before_job(e))?);
     let console = Console::new(
         common.output,
         common.quiet,

@@ -24,7 +24,7 @@ use crate::dropbox::ApiError;
 use crate::job::{resolve_home, Job, Level, Rotation};
 use crate::notify::{Notifier, Target};
 use crate::ops::watch::{Poll, Started, WatchError, Watcher, MAX_OWED, OWED_FOR_SECS};
-use crate::recipes::session::{finish, log_options, token_source, transport_for};
+use crate::recipes::session::{before_job, finish, log_options, token_source, transport_for};
 use crate::report::console::{Console, OutputMode};
 use crate::report::messages::Messages;
 use crate::report::watch::{change_line, write_change_lines};
@@ -54,21 +54,17 @@ pub async fn exec(
     stop: impl Future<Output = ()>,
 ) -> Result<Finished, Failed> {
     let common = &options.common;
-    let no_log = |error: RecipeError| Failed {
-        error,
-        job_log: None,
-    };
-    let home = resolve_home(common.workspace.as_deref()).map_err(|e| no_log(e.into()))?;
+    let home = resolve_home(common.workspace.as_deref()).map_err(|e| before_job(e))?;
     let tokens = token_source(&options.peer, common, target, &home)
         .await
-        .map_err(no_log)?;
+        .map_err(before_job)?;
     let notifier = Notifier::new(options.targets.clone(), common.proxy.as_deref())
-        .map_err(|e| no_log(RecipeError::Notify(e.to_string())))?
+        .map_err(|e| before_job(RecipeError::Notify(e.to_string())))?
         // A receiver that hangs holds a poll's deliveries, not the watch.
         .with_request_timeout(WEBHOOK_TIMEOUT);
     let mut log = log_options(common);
     log.rotate = Some(LOG_ROTATION);
-    let job = Arc::new(Job::create(&home, log).map_err(|e| no_log(e.into()))?);
+    let job = Arc::new(Job::create(&home, log).map_err(|e| before_job(e))?);
     let console = Console::new(
         OutputMode::None,
         common.quiet,
