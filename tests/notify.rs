@@ -4,6 +4,7 @@
 //! to milliseconds; a `Retry-After: 1` is honoured for real.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -19,9 +20,14 @@ use tbx::notify::{Backoff, DeliveryError, Failure, Notifier, Target};
 enum Answer {
     Ok,
     Status(u16, &'static str),
-    TooMany { retry_after: &'static str },
+    TooMany {
+        retry_after: &'static str,
+    },
     Redirect(u16, String),
     Slow(Duration),
+    /// Never answers; counted in `Receiver::abandoned` once the client
+    /// gives the request up (closes the connection).
+    Hang,
 }
 
 #[derive(Debug, Clone)]
@@ -34,6 +40,16 @@ struct Received {
 struct Receiver {
     base: String,
     received: Arc<Mutex<Vec<Received>>>,
+    abandoned: Arc<AtomicUsize>,
+}
+
+/// Counts a hanging request as abandoned when the server drops it.
+struct Abandoned(Arc<AtomicUsize>);
+
+impl Drop for Abandoned {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
 }
 
 impl Receiver {
@@ -41,10 +57,13 @@ impl Receiver {
     async fn start(plan: Vec<Answer>) -> Self {
         let received = Arc::new(Mutex::new(Vec::new()));
         let plan = Arc::new(Mutex::new(VecDeque::from(plan)));
+        let abandoned = Arc::new(AtomicUsize::new(0));
         let log = Arc::clone(&received);
+        let hung = Arc::clone(&abandoned);
         let app = Router::new().fallback(move |uri: Uri, headers: HeaderMap, body: Bytes| {
             let log = Arc::clone(&log);
             let plan = Arc::clone(&plan);
+            let hung = Arc::clone(&hung);
             async move {
                 log.lock().unwrap().push(Received {
                     path: uri.to_string(),
@@ -55,13 +74,21 @@ impl Receiver {
                     body: serde_json::from_slice(&body).unwrap_or(Value::Null),
                 });
                 let answer = plan.lock().unwrap().pop_front().unwrap_or(Answer::Ok);
+                if let Answer::Hang = answer {
+                    let _counted = Abandoned(hung);
+                    std::future::pending::<()>().await;
+                }
                 answer_with(answer).await
             }
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await });
-        Self { base, received }
+        Self {
+            base,
+            received,
+            abandoned,
+        }
     }
 
     fn received(&self) -> Vec<Received> {
@@ -94,6 +121,7 @@ async fn answer_with(answer: Answer) -> Response {
             tokio::time::sleep(wait).await;
             (StatusCode::OK, "late").into_response()
         }
+        Answer::Hang => unreachable!("answered in Receiver::start"),
     }
 }
 
@@ -321,6 +349,42 @@ async fn several_targets_are_numbered_and_delivered_alike() {
     assert_eq!(second.received().len(), 2);
 }
 
+#[tokio::test]
+async fn a_delivery_given_up_on_leaves_the_notifier_working() {
+    let receiver = Receiver::start(vec![Answer::Hang, Answer::Status(500, "")]).await;
+    let notifier =
+        notifier(vec![Target::webhook(&receiver.hook()).unwrap()]).with_backoff(Backoff {
+            first_wait: Duration::from_secs(60),
+            ..fast_backoff()
+        });
+    let target = notifier.targets()[0].clone();
+    let give_up = Duration::from_millis(100);
+    // Mid-request: the receiver never answers.
+    let cut = tokio::time::timeout(give_up, notifier.deliver(&target, "t", &change())).await;
+    assert!(cut.is_err(), "the receiver hangs");
+    // Mid-backoff: a 500, then a minute's wait.
+    let cut = tokio::time::timeout(give_up, notifier.deliver(&target, "t", &change())).await;
+    assert!(cut.is_err(), "waiting to retry");
+    assert_eq!(receiver.received().len(), 2);
+    notifier.deliver(&target, "next", &change()).await.unwrap();
+    let received = receiver.received();
+    assert_eq!(
+        received.len(),
+        3,
+        "nothing retried behind the caller's back"
+    );
+    assert_eq!(received[2].body["text"], "next");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while receiver.abandoned.load(Ordering::SeqCst) == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        receiver.abandoned.load(Ordering::SeqCst),
+        1,
+        "the hanging request's connection was closed, not left running"
+    );
+}
+
 #[cfg(unix)]
 mod exec {
     use super::*;
@@ -410,6 +474,110 @@ mod exec {
             .status()
             .unwrap();
         assert!(!alive.success(), "process {} still runs", pid.trim());
+    }
+
+    /// Whether `pid` still runs: a zombie does not (a container's PID 1 may
+    /// never reap what is re-parented to it).
+    fn running(pid: &str) -> bool {
+        let stat = std::path::Path::new("/proc").join(pid).join("stat");
+        if std::path::Path::new("/proc/self/stat").exists() {
+            return std::fs::read_to_string(stat).is_ok_and(|stat| {
+                let state = stat.rsplit(')').next().unwrap_or("").trim_start();
+                !state.starts_with(['Z', 'X'])
+            });
+        }
+        std::process::Command::new("kill")
+            .args(["-0", pid])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap()
+            .success()
+    }
+
+    /// Waits up to 5 s for every process to end, killing the survivors
+    /// (so a failing test leaves none behind); the survivors.
+    async fn survivors(pids: &[String]) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let alive: Vec<String> = pids.iter().filter(|p| running(p)).cloned().collect();
+            if alive.is_empty() || Instant::now() > deadline {
+                for pid in &alive {
+                    let _ = std::process::Command::new("kill")
+                        .args(["-9", pid])
+                        .status();
+                }
+                return alive;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// A command that starts a sleep in the background and becomes a
+    /// sleep itself, and the files its two PIDs are written to.
+    fn sleeper(dir: &std::path::Path) -> (String, [std::path::PathBuf; 2]) {
+        let files = [dir.join("background"), dir.join("foreground")];
+        let line = format!(
+            "sh -c 'sleep 120 & echo $! > {}.tmp; mv {0}.tmp {0}; \
+             echo $$ > {}.tmp; mv {1}.tmp {1}; exec sleep 120'",
+            quoted(&files[0]),
+            quoted(&files[1])
+        );
+        (line, files)
+    }
+
+    fn pids(files: &[std::path::PathBuf]) -> Option<Vec<String>> {
+        files
+            .iter()
+            .map(|file| {
+                std::fs::read_to_string(file)
+                    .ok()
+                    .map(|s| s.trim().to_string())
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_command_killed_at_its_limit_takes_what_it_started_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let (line, files) = sleeper(dir.path());
+        let (notifier, target) = command_with_limit(&line, Duration::from_secs(2));
+        let error = notifier.deliver(&target, "t", &change()).await.unwrap_err();
+        assert_eq!(error.failure, Failure::Killed(Duration::from_secs(2)));
+        let pids = pids(&files).expect("the command wrote its PIDs within 2 s");
+        assert_eq!(survivors(&pids).await, Vec::<String>::new());
+    }
+
+    #[tokio::test]
+    async fn a_dropped_delivery_kills_the_command_and_what_it_started() {
+        let dir = tempfile::tempdir().unwrap();
+        let (line, files) = sleeper(dir.path());
+        let (notifier, target) = command(&line);
+        let alert = change();
+        let mut delivery = Box::pin(notifier.deliver(&target, "t", &alert));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let pids = loop {
+            if let Some(pids) = pids(&files) {
+                break pids;
+            }
+            assert!(Instant::now() < deadline, "the command never started");
+            tokio::select! {
+                _ = &mut delivery => panic!("the command ended"),
+                _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+            }
+        };
+        drop(delivery);
+        assert_eq!(survivors(&pids).await, Vec::<String>::new());
+    }
+
+    #[tokio::test]
+    async fn a_command_echoing_its_arguments_does_not_show_them() {
+        let (notifier, target) =
+            command("sh -c 'echo \"usage: $0 $1 $2 $3\" >&2; exit 2' alert -t S3CRETTOKEN on");
+        let error = notifier.deliver(&target, "t", &change()).await.unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "exec 1 (sh): exit code 2: usage: alert -t <redacted> on"
+        );
     }
 
     #[tokio::test]

@@ -15,6 +15,8 @@ const EXPECTED: &str =
 /// How long the output of a command that has ended is still awaited: a
 /// child it left behind may hold the pipes open.
 const OUTPUT_GRACE: Duration = Duration::from_secs(1);
+/// Arguments at least this long are redacted from a command's output.
+const MIN_SECRET_CHARS: usize = 6;
 
 fn invalid(problem: &str) -> NotifyError {
     NotifyError::Invalid {
@@ -92,15 +94,20 @@ impl Command<'_> {
     ) -> Result<(), DeliveryError> {
         let mut line = change.to_string().into_bytes();
         line.push(b'\n');
-        let mut child = tokio::process::Command::new(self.program)
+        let mut command = tokio::process::Command::new(self.program);
+        command
             .args(self.args)
             .env("TBX_NOTIFY_TEXT", text)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
+            .kill_on_drop(true);
+        // Its own process group, so that what it starts can be killed with it.
+        #[cfg(unix)]
+        command.process_group(0);
+        let mut running = Running::spawn(&mut command)
             .map_err(|e| self.failed(Failure::Spawn(spawn_problem(&e))))?;
+        let child = &mut running.child;
         let stdin = child.stdin.take();
         // A command that does not read its stdin may end before it is
         // written: that broken pipe is its choice, not a failure.
@@ -112,14 +119,17 @@ impl Command<'_> {
         }));
         let stdout = Task(tokio::spawn(read_capped(child.stdout.take())));
         let stderr = Task(tokio::spawn(read_capped(child.stderr.take())));
-        let status = match tokio::time::timeout(self.limit, child.wait()).await {
+        let status = match tokio::time::timeout(self.limit, running.child.wait()).await {
             Ok(Ok(status)) => status,
             Ok(Err(e)) => return Err(self.failed(Failure::Spawn(e.to_string()))),
             Err(_) => {
-                let _ = child.kill().await;
+                running.kill().await;
                 return Err(self.failed(Failure::Killed(self.limit)));
             }
         };
+        // It ended on its own: what it left running in the background is
+        // its choice (and, reaped, its group ID may name another group).
+        running.group = None;
         if status.success() {
             return Ok(());
         }
@@ -128,7 +138,7 @@ impl Command<'_> {
             output = collect(stdout).await;
         }
         let code = status.code();
-        let mut detail = snippet(&output, &[]);
+        let mut detail = snippet(&output, &secret_args(self.args));
         if code.is_none() {
             detail = signal_note(&status, detail);
         }
@@ -143,6 +153,77 @@ impl Command<'_> {
         }
     }
 }
+
+/// The arguments a command's output must not show: it may echo them, and
+/// one may be a token. Short ones ("-v", "on") stay, or the message would
+/// be mostly `<redacted>`; longest first, so a long one is redacted whole.
+fn secret_args(args: &[String]) -> Vec<String> {
+    let mut secrets: Vec<String> = args
+        .iter()
+        .filter(|arg| arg.trim().chars().count() >= MIN_SECRET_CHARS)
+        .cloned()
+        .collect();
+    secrets.sort_by_key(|secret| std::cmp::Reverse(secret.len()));
+    secrets
+}
+
+/// A running command. Dropped before it has ended (given up on at the time
+/// limit, or the delivery future dropped), it kills the command's process
+/// group, so nothing it started outlives it: `kill_on_drop` and
+/// `Child::kill` reach the direct child only, and its children would be
+/// left to PID 1. On Windows only the direct child is killed (a Job Object
+/// would reach the rest; not done yet).
+struct Running {
+    child: tokio::process::Child,
+    /// The process group to kill: the command's own PID (it leads the
+    /// group), while the command has not been waited for.
+    group: Option<u32>,
+}
+
+impl Running {
+    fn spawn(command: &mut tokio::process::Command) -> std::io::Result<Self> {
+        let child = command.spawn()?;
+        let group = child.id().filter(|_| cfg!(unix));
+        Ok(Self { child, group })
+    }
+
+    /// Kills the group, then the command itself, and reaps it.
+    async fn kill(&mut self) {
+        if let Some(group) = self.group.take() {
+            kill_group(group);
+        }
+        let _ = self.child.kill().await;
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // Before `child` is dropped (and killed, and reaped in the
+        // background): while it is not reaped, no other group can have
+        // its PID as ID.
+        if let Some(group) = self.group.take() {
+            kill_group(group);
+        }
+    }
+}
+
+#[cfg(unix)]
+fn kill_group(group: u32) {
+    let Ok(group) = libc::pid_t::try_from(group) else {
+        return;
+    };
+    if group > 0 {
+        // SAFETY: kill(2) takes no pointers; a negative PID names the
+        // process group. A group that has already ended gives ESRCH,
+        // which is fine.
+        unsafe {
+            libc::kill(-group, libc::SIGKILL);
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn kill_group(_group: u32) {}
 
 fn spawn_problem(error: &std::io::Error) -> String {
     match error.kind() {
@@ -263,6 +344,12 @@ mod tests {
             ["C:toolsalert.exe"],
             "why Windows needs it"
         );
+    }
+
+    #[test]
+    fn long_arguments_are_secrets_longest_first() {
+        let args = ["-t", "on", "token", "S3CRET", "S3CRETTOKEN", "  ab  "].map(String::from);
+        assert_eq!(secret_args(&args), ["S3CRETTOKEN", "S3CRET"]);
     }
 
     #[test]

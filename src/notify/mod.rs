@@ -315,7 +315,9 @@ impl Notifier {
     /// command gets `change` as one compact JSON line on stdin and `text`
     /// in `TBX_NOTIFY_TEXT`, and is run once: it need not be idempotent,
     /// and the caller retries failed deliveries later anyway. Dropping the
-    /// future kills a running command.
+    /// future is clean: a webhook request is abandoned (its connection
+    /// closed, no retry left behind), and a running command is killed with
+    /// everything it started (on Unix; on Windows the command alone).
     pub async fn deliver(
         &self,
         target: &Target,

@@ -29,6 +29,9 @@ fn invalid(problem: Option<&str>) -> NotifyError {
 /// loopback address (a receiver on this machine: nothing crosses a wire).
 pub(super) fn parse(input: &str) -> Result<Url, NotifyError> {
     let url = Url::parse(input.trim()).map_err(|_| invalid(Some("not a URL")))?;
+    if matches!(url.scheme(), "http" | "https") && !names_a_host(input) {
+        return Err(invalid(Some("the URL has no host")));
+    }
     match url.scheme() {
         "https" if url.host_str().is_some_and(|host| !host.is_empty()) => Ok(url),
         "https" => Err(invalid(Some("the URL has no host"))),
@@ -36,6 +39,30 @@ pub(super) fn parse(input: &str) -> Result<Url, NotifyError> {
         "http" => Err(invalid(Some("http:// is only for this machine"))),
         _ => Err(invalid(None)),
     }
+}
+
+/// Whether the input itself has an authority (`scheme://host...`). The
+/// URL standard forgives its absence in http(s): `https:///SECRET/x`,
+/// `https:/SECRET/x` and `https:SECRET/x` all parse with the first path
+/// part as the host, so a label would show a secret and the alert would
+/// go to a host nobody meant. Cleaned as the parser does first: C0
+/// controls and spaces around it dropped, tabs and newlines within.
+fn names_a_host(input: &str) -> bool {
+    let cleaned: String = input
+        .trim_matches(|c: char| c <= ' ')
+        .chars()
+        .filter(|c| !matches!(c, '\t' | '\n' | '\r'))
+        .collect();
+    let Some((_, rest)) = cleaned.split_once(':') else {
+        return false;
+    };
+    let mut chars = rest.chars();
+    let slash = |c: Option<char>| matches!(c, Some('/' | '\\'));
+    slash(chars.next())
+        && slash(chars.next())
+        && chars
+            .next()
+            .is_some_and(|c| !matches!(c, '/' | '\\' | '?' | '#'))
 }
 
 fn allowed(url: &Url) -> bool {
@@ -266,6 +293,8 @@ mod tests {
             "http://localhost/hook",
             "http://LOCALHOST:80/",
             "http://[::1]:8080/hook",
+            "https:\\\\example.com/hook",
+            "https://user@example.com/hook",
         ] {
             assert!(parse(url).is_ok(), "{url}");
         }
@@ -282,6 +311,16 @@ mod tests {
             "hooks.slack.com/services/SECRET",
             "",
             "SECRET",
+            "https:///SECRET/hook",
+            "HTTPS:///SECRET/hook",
+            "https:////SECRET/hook",
+            "https:/SECRET/hook",
+            "https:SECRET/hook",
+            "https:\\\\\\SECRET/hook",
+            "https:/\t//SECRET/hook",
+            "  https:///SECRET  ",
+            "http:///127.0.0.1/SECRET",
+            "http:/localhost/SECRET",
         ] {
             let error = error_of(url);
             assert!(error.starts_with("-notify-webhook: "), "{url}: {error}");
