@@ -152,7 +152,7 @@ pub async fn exec(
     stop: impl Future<Output = ()>,
 ) -> Result<Finished, Failed> {
     let common = &options.common;
-    let home = resolve_home(common.workspace.as_deref()).map_err(|e| before_job(e))?;
+    let home = resolve_home(common.workspace.as_deref()).map_err(before_job)?;
     let simulated = if options.simulate {
         Some(simulate().await.map_err(before_job)?)
     } else {
@@ -160,11 +160,11 @@ pub async fn exec(
     };
     let target = match &simulated {
         Some((sim, _)) => ApiTarget {
-            base: ApiBase::parse(&sim.handle.base_url).map_err(|e| before_job(e))?,
+            base: ApiBase::parse(&sim.handle.base_url).map_err(before_job)?,
             credential: Credential::Token(AccessToken::new(sim.handle.token.clone())),
         },
         None => ApiTarget {
-            base: ApiBase::from_env().map_err(|e| before_job(e))?,
+            base: ApiBase::from_env().map_err(before_job)?,
             credential: Credential::Login,
         },
     };
@@ -173,7 +173,7 @@ pub async fn exec(
         .map_or_else(|| home.clone(), |(sim, _)| sim.store_home.clone());
     let mut log = log_options(common);
     log.rotate = Some(LOG_ROTATION);
-    let job = Arc::new(Job::create(&home, log).map_err(|e| before_job(e))?);
+    let job = Arc::new(Job::create(&home, log).map_err(before_job)?);
     job.log(
         Level::Info,
         "start",

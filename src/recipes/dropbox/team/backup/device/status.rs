@@ -48,12 +48,12 @@ pub async fn exec(
     now: DateTime<Utc>,
 ) -> Result<Finished, Failed> {
     let common = &options.common;
-    let home = resolve_home(common.workspace.as_deref()).map_err(|e| before_job(e))?;
+    let home = resolve_home(common.workspace.as_deref()).map_err(before_job)?;
     // Credentials first: a run that cannot authenticate leaves no job behind.
     let tokens = token_source(&options.peer, common, target, &home)
         .await
         .map_err(before_job)?;
-    let job = Arc::new(Job::create(&home, log_options(common)).map_err(|e| before_job(e))?);
+    let job = Arc::new(Job::create(&home, log_options(common)).map_err(before_job)?);
     let console = Console::new(
         common.output,
         common.quiet,

@@ -54,7 +54,7 @@ pub async fn exec(
     stop: impl Future<Output = ()>,
 ) -> Result<Finished, Failed> {
     let common = &options.common;
-    let home = resolve_home(common.workspace.as_deref()).map_err(|e| before_job(e))?;
+    let home = resolve_home(common.workspace.as_deref()).map_err(before_job)?;
     let tokens = token_source(&options.peer, common, target, &home)
         .await
         .map_err(before_job)?;
@@ -64,7 +64,7 @@ pub async fn exec(
         .with_request_timeout(WEBHOOK_TIMEOUT);
     let mut log = log_options(common);
     log.rotate = Some(LOG_ROTATION);
-    let job = Arc::new(Job::create(&home, log).map_err(|e| before_job(e))?);
+    let job = Arc::new(Job::create(&home, log).map_err(before_job)?);
     let console = Console::new(
         OutputMode::None,
         common.quiet,
