@@ -245,17 +245,23 @@ impl CommonArgs {
 
 /// `-peer`: an alias that is safe as a file and keyring name.
 pub fn validate_peer(peer: &str) -> Result<(), OptionError> {
-    let ok = !peer.is_empty()
-        && peer.len() <= 64
-        && peer
+    validate_name("peer", peer, "peer name")
+}
+
+/// A name that becomes part of a file or key name (`-peer`, a watch's
+/// `-name`): letters, digits, `-`, `_` and `.`, at most 64.
+pub fn validate_name(option: &'static str, value: &str, what: &str) -> Result<(), OptionError> {
+    let ok = !value.is_empty()
+        && value.len() <= 64
+        && value
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
     if ok {
         Ok(())
     } else {
         Err(OptionError::Invalid {
-            option: "peer",
-            message: format!("'{peer}' is not a peer name; use letters, digits, '-', '_' and '.'"),
+            option,
+            message: format!("'{value}' is not a {what}; use letters, digits, '-', '_' and '.'"),
         })
     }
 }

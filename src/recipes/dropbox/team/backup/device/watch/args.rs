@@ -12,7 +12,7 @@ use crate::domain::period::{format_dropbox_time, parse_time};
 use crate::domain::watch::{parse_interval, AlertOn};
 use crate::notify::{NotifyError, Target};
 use crate::ops::watch::WatchQuery;
-use crate::options::{validate_peer, CommonArgs, CommonOptions, OptionError};
+use crate::options::{validate_name, validate_peer, CommonArgs, CommonOptions, OptionError};
 
 /// Watch the team's computers and alert when their Dropbox Backup status changes
 #[derive(Debug, Clone, Args)]
@@ -113,7 +113,7 @@ impl WatchArgs {
             None => now,
         };
         let alert_on = AlertOn::parse(&self.alert_on).map_err(|m| invalid("alert-on", m))?;
-        validate_name(&self.name)?;
+        validate_name("name", &self.name, "watch name")?;
         if self.exit_code && !self.once {
             return Err(invalid("exit-code", "only works with -once".into()));
         }
@@ -146,25 +146,6 @@ fn problem(error: NotifyError) -> String {
     match error {
         NotifyError::Invalid { problem, .. } => problem,
         other => other.to_string(),
-    }
-}
-
-/// `-name`: kept in the store, shown in logs.
-fn validate_name(name: &str) -> Result<(), OptionError> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(OptionError::Invalid {
-            option: "name",
-            message: format!(
-                "'{name}' is not a watch name; use letters, digits, '-', '_' and '.' (up to 64)"
-            ),
-        })
     }
 }
 
