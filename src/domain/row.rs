@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::fold::LatestStatus;
+use super::latest::{Latest, LatestStatus};
 use super::period::parse_dropbox_time;
 use super::status::{BackupStatus, NO_STATUS_UPDATE};
 
@@ -298,14 +298,14 @@ impl Row {
     pub fn new(
         device: LinkedDevice,
         owner: Arc<Owner>,
-        latest: Option<&LatestStatus>,
+        latest: Option<LatestStatus>,
         linked: bool,
     ) -> Self {
         Self {
             device,
             owner,
-            timestamp: latest.map(|l| l.timestamp),
-            latest_status: latest.map(|l| l.status.clone()),
+            timestamp: latest.as_ref().map(|l| l.timestamp),
+            latest_status: latest.map(|l| l.status),
             linked,
         }
     }
@@ -342,7 +342,7 @@ impl Row {
 /// linked desktop session, in report order.
 pub fn build_rows(
     devices: Vec<LinkedDevice>,
-    latest: &HashMap<String, LatestStatus>,
+    latest: &Latest,
     owners: &HashMap<String, Owner>,
 ) -> Vec<Row> {
     let no_owner = Arc::new(Owner::default());
@@ -374,7 +374,7 @@ pub fn build_rows(
 pub fn unlinked_rows(
     seen: HashMap<String, (LinkedDevice, Owner)>,
     linked: &HashSet<String>,
-    latest: &HashMap<String, LatestStatus>,
+    latest: &Latest,
 ) -> Vec<Row> {
     seen.into_iter()
         .filter(|(session, _)| !linked.contains(session))
@@ -540,12 +540,9 @@ mod tests {
 
     #[test]
     fn rows_take_owner_from_member_and_status_from_fold() {
-        let mut latest = HashMap::new();
+        let mut latest = Latest::new();
         let at = parse_dropbox_time("2024-01-03T04:05:06Z").unwrap();
-        latest.insert(
-            "s1".to_string(),
-            LatestStatus::new(at, BackupStatus::Enabled),
-        );
+        latest.insert("s1", LatestStatus::new(at, BackupStatus::Enabled));
         let owners = HashMap::from([("m1".to_string(), owner("a@example.com"))]);
         let rows = build_rows(
             vec![device("m1", "s1", "PC-1"), device("m1", "s2", "PC-2")],
@@ -566,10 +563,10 @@ mod tests {
 
     #[test]
     fn unknown_tags_round_trip_through_a_row() {
-        let mut latest = HashMap::new();
+        let mut latest = Latest::new();
         let at = parse_dropbox_time("2024-01-03T04:05:06Z").unwrap();
         let status = BackupStatus::from_tag("paused_by_policy");
-        latest.insert("s1".to_string(), LatestStatus::new(at, status));
+        latest.insert("s1", LatestStatus::new(at, status));
         let rows = build_rows(vec![device("m1", "s1", "PC-1")], &latest, &HashMap::new());
         assert_eq!(
             rows[0].value(Column::LatestStatus),
@@ -582,7 +579,7 @@ mod tests {
         let owners = HashMap::from([("m1".to_string(), owner("z@example.com"))]);
         let rows = build_rows(
             vec![device("gone", "s9", "A"), device("m1", "s1", "B")],
-            &HashMap::new(),
+            &Latest::new(),
             &owners,
         );
         assert_eq!(rows[0].owner.email, "z@example.com");
@@ -597,7 +594,7 @@ mod tests {
             ("s2".to_string(), (device("m2", "s2", "B"), owner("b@x"))),
         ]);
         let linked = HashSet::from(["s1".to_string()]);
-        let rows = unlinked_rows(seen, &linked, &HashMap::new());
+        let rows = unlinked_rows(seen, &linked, &Latest::new());
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].device.session_id(), "s2");
         assert_eq!(rows[0].owner.email, "b@x");
@@ -618,7 +615,7 @@ mod tests {
                 device("m2", "s4", "mac"),
                 device("m1", "s0", "alpha"),
             ],
-            &HashMap::new(),
+            &Latest::new(),
             &owners,
         );
         let order: Vec<&str> = rows.iter().map(|r| r.device.session_id()).collect();

@@ -122,7 +122,7 @@ pub async fn run(transport: &Transport, period: &Period) -> Result<BaselineRun, 
     // cached member list: the whole list (1000 a page, tbx's default) at
     // the first such device.
     let latest = fold.finish();
-    let without_event = devices.iter().any(|d| !latest.contains_key(d.session_id()));
+    let without_event = devices.iter().any(|d| !latest.contains(d.session_id()));
     if without_event {
         for (id, owner) in members::list_members(transport).await? {
             owners.entry(id).or_insert(owner);
