@@ -338,30 +338,30 @@ impl Row {
     }
 }
 
-/// Joins the device list with the fold's result and the owners, one row per
-/// linked desktop session, in report order.
+/// The owners, each in the one copy its rows will share. Moved, not
+/// copied: this runs at the end of a run, when memory is at its peak.
+pub fn share_owners(owners: HashMap<String, Owner>) -> HashMap<String, Arc<Owner>> {
+    owners
+        .into_iter()
+        .map(|(id, owner)| (id, Arc::new(owner)))
+        .collect()
+}
+
+/// Joins the device list with the fold's result and the owners (see
+/// `share_owners`), one row per linked desktop session, in report order.
 pub fn build_rows(
     devices: Vec<LinkedDevice>,
     latest: &Latest,
-    owners: &HashMap<String, Owner>,
+    owners: &HashMap<String, Arc<Owner>>,
 ) -> Vec<Row> {
     let no_owner = Arc::new(Owner::default());
-    // One copy of each owner, shared by its rows.
-    let mut shared: HashMap<&str, Arc<Owner>> = HashMap::with_capacity(owners.len());
     // into_iter: each device moves into its row.
     let mut rows: Vec<Row> = devices
         .into_iter()
         .map(|device| {
-            let owner = match owners.get_key_value(device.team_member_id()) {
-                Some((id, owner)) => Arc::clone(
-                    shared
-                        .entry(id.as_str())
-                        .or_insert_with(|| Arc::new(owner.clone())),
-                ),
-                None => Arc::clone(&no_owner),
-            };
+            let owner = owners.get(device.team_member_id()).unwrap_or(&no_owner);
             let latest = latest.get(device.session_id());
-            Row::new(device, owner, latest, true)
+            Row::new(device, Arc::clone(owner), latest, true)
         })
         .collect();
     sort_rows(&mut rows);
@@ -576,7 +576,7 @@ mod tests {
         let rows = build_rows(
             vec![device("m1", "s1", "PC-1"), device("m1", "s2", "PC-2")],
             &latest,
-            &owners,
+            &share_owners(owners),
         );
         assert_eq!(rows[0].latest_status, Some(BackupStatus::Enabled));
         assert_eq!(rows[0].timestamp, Some(at));
@@ -609,7 +609,7 @@ mod tests {
         let rows = build_rows(
             vec![device("gone", "s9", "A"), device("m1", "s1", "B")],
             &Latest::new(),
-            &owners,
+            &share_owners(owners),
         );
         assert_eq!(rows[0].owner.email, "z@example.com");
         assert_eq!(rows[1].owner.email, "");
@@ -665,7 +665,7 @@ mod tests {
                 device("m1", "s0", "alpha"),
             ],
             &Latest::new(),
-            &owners,
+            &share_owners(owners),
         );
         let order: Vec<&str> = rows.iter().map(|r| r.device.session_id()).collect();
         assert_eq!(order, ["s4", "s2", "s0", "s1", "s3"]);

@@ -14,7 +14,7 @@ use serde_json::value::RawValue;
 
 use crate::domain::fold::StatusFold;
 use crate::domain::period::{format_dropbox_time, Period};
-use crate::domain::row::{build_rows, Owner, Row};
+use crate::domain::row::{build_rows, share_owners, Owner, Row};
 use crate::dropbox::backup_event;
 use crate::dropbox::team_log::{ContinueArg, ROUTE_CONTINUE, ROUTE_GET_EVENTS};
 use crate::dropbox::{devices, members, ApiError, Transport};
@@ -129,7 +129,7 @@ pub async fn run(transport: &Transport, period: &Period) -> Result<BaselineRun, 
         }
     }
     Ok(BaselineRun {
-        rows: build_rows(devices, &latest, &owners),
+        rows: build_rows(devices, &latest, &share_owners(owners)),
         events_read,
     })
 }
