@@ -425,10 +425,8 @@ pub fn sort_rows_by(rows: &mut [Row], compare: impl Fn(&Row, &Row) -> Ordering) 
 fn permute<T>(items: &mut [T], mut order: Vec<usize>) {
     for start in 0..order.len() {
         let mut at = start;
-        loop {
-            let Some(from) = order.get_mut(at).map(|from| std::mem::replace(from, at)) else {
-                break;
-            };
+        // Each position is marked placed (`order[at] == at`) as it is filled.
+        while let Some(from) = order.get_mut(at).map(|from| std::mem::replace(from, at)) {
             if from == start || from >= items.len() {
                 break;
             }
