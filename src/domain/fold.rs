@@ -11,6 +11,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
+pub use super::latest::{Latest, LatestStatus};
 use super::status::BackupStatus;
 
 /// One `device_sync_backup_status_changed` event, reduced to what the fold
@@ -24,31 +25,12 @@ pub struct StatusChange {
     pub fingerprint: u64,
 }
 
-/// The winning change for one session.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LatestStatus {
-    pub timestamp: DateTime<Utc>,
-    pub status: BackupStatus,
-    /// Fingerprints of the changes seen in this second: the first inline
-    /// (usually the only one), more only on a same-second tie.
-    first_seen: u64,
-    more_seen: Vec<u64>,
-}
-
-impl LatestStatus {
-    pub fn new(timestamp: DateTime<Utc>, status: BackupStatus) -> Self {
-        Self {
-            timestamp,
-            status,
-            first_seen: 0,
-            more_seen: Vec::new(),
-        }
-    }
-}
-
 #[derive(Debug, Default)]
 pub struct StatusFold {
-    latest: HashMap<String, LatestStatus>,
+    latest: Latest,
+    /// Fingerprints of the changes seen in an entry's second beyond its
+    /// first (kept in the entry): only on a same-second tie, so rare.
+    more_seen: HashMap<usize, Vec<u64>>,
     without_session: u64,
     duplicates: u64,
 }
@@ -70,35 +52,28 @@ impl StatusFold {
             fingerprint,
             ..
         } = change;
-        match self.latest.get_mut(&session_id) {
-            Some(current) if timestamp > current.timestamp => {
-                *current = LatestStatus {
-                    timestamp,
-                    status: new_status,
-                    first_seen: fingerprint,
-                    more_seen: Vec::new(),
-                };
+        let hash = self.latest.hash(&session_id);
+        let Some(at) = self.latest.position(hash, &session_id) else {
+            self.latest
+                .add(hash, &session_id, timestamp, new_status, fingerprint);
+            return;
+        };
+        let Some(current) = self.latest.entry(at) else {
+            return;
+        };
+        if timestamp > current.timestamp {
+            self.latest.replace(at, timestamp, new_status, fingerprint);
+            if !self.more_seen.is_empty() {
+                self.more_seen.remove(&at);
             }
-            Some(current) if timestamp == current.timestamp => {
-                if current.first_seen == fingerprint || current.more_seen.contains(&fingerprint) {
-                    self.duplicates += 1;
-                } else {
-                    // Same second, later in the log: it wins.
-                    current.status = new_status;
-                    current.more_seen.push(fingerprint);
-                }
-            }
-            Some(_) => {}
-            None => {
-                self.latest.insert(
-                    session_id,
-                    LatestStatus {
-                        timestamp,
-                        status: new_status,
-                        first_seen: fingerprint,
-                        more_seen: Vec::new(),
-                    },
-                );
+        } else if timestamp == current.timestamp {
+            let more = self.more_seen.get(&at);
+            if current.first_seen == fingerprint || more.is_some_and(|m| m.contains(&fingerprint)) {
+                self.duplicates += 1;
+            } else {
+                // Same second, later in the log: it wins.
+                self.latest.set_status(at, new_status);
+                self.more_seen.entry(at).or_default().push(fingerprint);
             }
         }
     }
@@ -117,7 +92,7 @@ impl StatusFold {
         self.latest.len()
     }
 
-    pub fn finish(self) -> HashMap<String, LatestStatus> {
+    pub fn finish(self) -> Latest {
         self.latest
     }
 }
@@ -143,7 +118,9 @@ mod tests {
         let mut fold = StatusFold::new();
         changes.into_iter().for_each(|c| fold.push(c));
         let skipped = fold.without_session();
-        (fold.finish(), skipped)
+        let latest = fold.finish();
+        let latest = latest.iter().map(|(k, v)| (k.to_string(), v)).collect();
+        (latest, skipped)
     }
 
     #[test]
@@ -183,7 +160,10 @@ mod tests {
             fold.push(c);
         }
         assert_eq!(fold.duplicates(), 2);
-        assert_eq!(fold.finish()["s1"].status, BackupStatus::Disabled);
+        assert_eq!(
+            fold.finish().get("s1").unwrap().status,
+            BackupStatus::Disabled
+        );
     }
 
     #[test]
@@ -242,10 +222,13 @@ mod properties {
     fn rows(changes: impl IntoIterator<Item = StatusChange>) -> Vec<(String, i64, String)> {
         let mut fold = StatusFold::new();
         changes.into_iter().for_each(|c| fold.push(c));
-        let mut out: Vec<_> = fold
-            .finish()
-            .into_iter()
-            .map(|(k, v)| (k, v.timestamp.timestamp(), v.status.as_str().to_string()))
+        let latest = fold.finish();
+        let mut out: Vec<_> = latest
+            .iter()
+            .map(|(k, v)| {
+                let status = v.status.as_str().to_string();
+                (k.to_string(), v.timestamp.timestamp(), status)
+            })
             .collect();
         out.sort();
         out

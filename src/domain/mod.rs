@@ -6,6 +6,7 @@
 pub mod change;
 pub mod fold;
 pub mod history;
+pub mod latest;
 pub mod period;
 pub mod row;
 pub mod select;

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::fold::LatestStatus;
+use super::latest::{Latest, LatestStatus};
 use super::period::parse_dropbox_time;
 use super::status::{BackupStatus, NO_STATUS_UPDATE};
 
@@ -298,14 +298,14 @@ impl Row {
     pub fn new(
         device: LinkedDevice,
         owner: Arc<Owner>,
-        latest: Option<&LatestStatus>,
+        latest: Option<LatestStatus>,
         linked: bool,
     ) -> Self {
         Self {
             device,
             owner,
-            timestamp: latest.map(|l| l.timestamp),
-            latest_status: latest.map(|l| l.status.clone()),
+            timestamp: latest.as_ref().map(|l| l.timestamp),
+            latest_status: latest.map(|l| l.status),
             linked,
         }
     }
@@ -338,30 +338,30 @@ impl Row {
     }
 }
 
-/// Joins the device list with the fold's result and the owners, one row per
-/// linked desktop session, in report order.
+/// The owners, each in the one copy its rows will share. Moved, not
+/// copied: this runs at the end of a run, when memory is at its peak.
+pub fn share_owners(owners: HashMap<String, Owner>) -> HashMap<String, Arc<Owner>> {
+    owners
+        .into_iter()
+        .map(|(id, owner)| (id, Arc::new(owner)))
+        .collect()
+}
+
+/// Joins the device list with the fold's result and the owners (see
+/// `share_owners`), one row per linked desktop session, in report order.
 pub fn build_rows(
     devices: Vec<LinkedDevice>,
-    latest: &HashMap<String, LatestStatus>,
-    owners: &HashMap<String, Owner>,
+    latest: &Latest,
+    owners: &HashMap<String, Arc<Owner>>,
 ) -> Vec<Row> {
     let no_owner = Arc::new(Owner::default());
-    // One copy of each owner, shared by its rows.
-    let mut shared: HashMap<&str, Arc<Owner>> = HashMap::with_capacity(owners.len());
     // into_iter: each device moves into its row.
     let mut rows: Vec<Row> = devices
         .into_iter()
         .map(|device| {
-            let owner = match owners.get_key_value(device.team_member_id()) {
-                Some((id, owner)) => Arc::clone(
-                    shared
-                        .entry(id.as_str())
-                        .or_insert_with(|| Arc::new(owner.clone())),
-                ),
-                None => Arc::clone(&no_owner),
-            };
+            let owner = owners.get(device.team_member_id()).unwrap_or(&no_owner);
             let latest = latest.get(device.session_id());
-            Row::new(device, owner, latest, true)
+            Row::new(device, Arc::clone(owner), latest, true)
         })
         .collect();
     sort_rows(&mut rows);
@@ -374,7 +374,7 @@ pub fn build_rows(
 pub fn unlinked_rows(
     seen: HashMap<String, (LinkedDevice, Owner)>,
     linked: &HashSet<String>,
-    latest: &HashMap<String, LatestStatus>,
+    latest: &Latest,
 ) -> Vec<Row> {
     seen.into_iter()
         .filter(|(session, _)| !linked.contains(session))
@@ -395,7 +395,7 @@ pub fn cmp_caseless(a: &str, b: &str) -> Ordering {
 /// (people read `Bob` and `bob` as neighbours), exact bytes as a tiebreak so
 /// the order is total; rows whose owner is unknown go last.
 pub fn sort_rows(rows: &mut [Row]) {
-    rows.sort_by(|a, b| {
+    sort_rows_by(rows, |a, b| {
         let (email_a, email_b) = (a.owner.email.as_str(), b.owner.email.as_str());
         let (host_a, host_b) = (a.device.host_name(), b.device.host_name());
         email_a
@@ -407,6 +407,33 @@ pub fn sort_rows(rows: &mut [Row]) {
             .then_with(|| host_a.cmp(host_b))
             .then_with(|| a.device.session_id().cmp(b.device.session_id()))
     });
+}
+
+/// A stable sort of `rows` by `compare` that sorts their positions and
+/// then moves the rows into place: a stable sort of the rows themselves
+/// takes a buffer of up to 8 MB (100,000 rows), at the run's peak of memory.
+pub fn sort_rows_by(rows: &mut [Row], compare: impl Fn(&Row, &Row) -> Ordering) {
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    order.sort_by(|&a, &b| match (rows.get(a), rows.get(b)) {
+        (Some(a), Some(b)) => compare(a, b),
+        _ => Ordering::Equal,
+    });
+    permute(rows, order);
+}
+
+/// Puts `items[order[k]]` at `k`, for every `k`, one cycle at a time.
+fn permute<T>(items: &mut [T], mut order: Vec<usize>) {
+    for start in 0..order.len() {
+        let mut at = start;
+        // Each position is marked placed (`order[at] == at`) as it is filled.
+        while let Some(from) = order.get_mut(at).map(|from| std::mem::replace(from, at)) {
+            if from == start || from >= items.len() {
+                break;
+            }
+            items.swap(at, from);
+            at = from;
+        }
+    }
 }
 
 /// Rows for unit tests, any field set by name.
@@ -540,17 +567,14 @@ mod tests {
 
     #[test]
     fn rows_take_owner_from_member_and_status_from_fold() {
-        let mut latest = HashMap::new();
+        let mut latest = Latest::new();
         let at = parse_dropbox_time("2024-01-03T04:05:06Z").unwrap();
-        latest.insert(
-            "s1".to_string(),
-            LatestStatus::new(at, BackupStatus::Enabled),
-        );
+        latest.insert("s1", LatestStatus::new(at, BackupStatus::Enabled));
         let owners = HashMap::from([("m1".to_string(), owner("a@example.com"))]);
         let rows = build_rows(
             vec![device("m1", "s1", "PC-1"), device("m1", "s2", "PC-2")],
             &latest,
-            &owners,
+            &share_owners(owners),
         );
         assert_eq!(rows[0].latest_status, Some(BackupStatus::Enabled));
         assert_eq!(rows[0].timestamp, Some(at));
@@ -566,10 +590,10 @@ mod tests {
 
     #[test]
     fn unknown_tags_round_trip_through_a_row() {
-        let mut latest = HashMap::new();
+        let mut latest = Latest::new();
         let at = parse_dropbox_time("2024-01-03T04:05:06Z").unwrap();
         let status = BackupStatus::from_tag("paused_by_policy");
-        latest.insert("s1".to_string(), LatestStatus::new(at, status));
+        latest.insert("s1", LatestStatus::new(at, status));
         let rows = build_rows(vec![device("m1", "s1", "PC-1")], &latest, &HashMap::new());
         assert_eq!(
             rows[0].value(Column::LatestStatus),
@@ -582,8 +606,8 @@ mod tests {
         let owners = HashMap::from([("m1".to_string(), owner("z@example.com"))]);
         let rows = build_rows(
             vec![device("gone", "s9", "A"), device("m1", "s1", "B")],
-            &HashMap::new(),
-            &owners,
+            &Latest::new(),
+            &share_owners(owners),
         );
         assert_eq!(rows[0].owner.email, "z@example.com");
         assert_eq!(rows[1].owner.email, "");
@@ -597,11 +621,31 @@ mod tests {
             ("s2".to_string(), (device("m2", "s2", "B"), owner("b@x"))),
         ]);
         let linked = HashSet::from(["s1".to_string()]);
-        let rows = unlinked_rows(seen, &linked, &HashMap::new());
+        let rows = unlinked_rows(seen, &linked, &Latest::new());
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].device.session_id(), "s2");
         assert_eq!(rows[0].owner.email, "b@x");
         assert_eq!(rows[0].value(Column::Linked), Value::Flag(false));
+    }
+
+    #[test]
+    fn permute_moves_each_item_to_its_place() {
+        for n in 0..7usize {
+            // Every rotation and the reversal of 0..n.
+            let mut orders: Vec<Vec<usize>> = (0..n.max(1))
+                .map(|r| (0..n).map(|k| (k + r) % n).collect())
+                .collect();
+            orders.push((0..n).rev().collect());
+            for order in orders {
+                let mut items: Vec<usize> = (0..n).map(|k| k * 10).collect();
+                permute(&mut items, order.clone());
+                let expected: Vec<usize> = order.iter().map(|&k| k * 10).collect();
+                assert_eq!(items, expected, "{order:?}");
+            }
+        }
+        let mut items = vec!['a', 'b', 'c', 'd', 'e'];
+        permute(&mut items, vec![3, 0, 4, 1, 2]);
+        assert_eq!(items, ['d', 'a', 'e', 'b', 'c']);
     }
 
     #[test]
@@ -618,8 +662,8 @@ mod tests {
                 device("m2", "s4", "mac"),
                 device("m1", "s0", "alpha"),
             ],
-            &HashMap::new(),
-            &owners,
+            &Latest::new(),
+            &share_owners(owners),
         );
         let order: Vec<&str> = rows.iter().map(|r| r.device.session_id()).collect();
         assert_eq!(order, ["s4", "s2", "s0", "s1", "s3"]);

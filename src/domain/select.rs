@@ -5,7 +5,7 @@
 
 use std::cmp::Ordering;
 
-use super::row::{cmp_caseless, Column, Row, Value};
+use super::row::{cmp_caseless, sort_rows_by, Column, Row, Value};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Selection {
@@ -61,9 +61,9 @@ impl Selection {
         if let Some(column) = self.sort {
             // Stable: equal values keep the default order.
             if self.descending {
-                rows.sort_by(|a, b| cmp_column(column, b, a));
+                sort_rows_by(&mut rows, |a, b| cmp_column(column, b, a));
             } else {
-                rows.sort_by(|a, b| cmp_column(column, a, b));
+                sort_rows_by(&mut rows, |a, b| cmp_column(column, a, b));
             }
         } else if self.descending {
             rows.reverse();

@@ -18,7 +18,9 @@ use crate::domain::change::BackupChange;
 use crate::domain::fold::StatusFold;
 use crate::domain::history::{HistoryLog, HistoryRow};
 use crate::domain::period::Period;
-use crate::domain::row::{build_rows, sort_rows, unlinked_rows, LinkedDevice, Owner, Row};
+use crate::domain::row::{
+    build_rows, share_owners, sort_rows, unlinked_rows, LinkedDevice, Owner, Row,
+};
 use crate::domain::select::Selection;
 use crate::domain::summary::{summarize, Summary};
 use crate::dropbox::team::TeamInfo;
@@ -155,7 +157,7 @@ pub async fn collect(
         without_session: scanned.folded.fold.without_session(),
         duplicates: scanned.folded.fold.duplicates(),
     };
-    let (rows, history) = assemble(devices, &owners, scanned.folded, query);
+    let (rows, history) = assemble(devices, owners, scanned.folded, query);
     let summary = query
         .summary_stale_days
         .map(|stale_days| summarize(&rows, stale_days, now));
@@ -219,10 +221,7 @@ async fn devices_and_owners(
     )?;
     observer.phase_finished(Phase::Devices);
     observer.devices_listed(devices.len());
-    let wanted: BTreeSet<String> = devices
-        .iter()
-        .map(|d| d.team_member_id().to_string())
-        .collect();
+    let wanted = owner_ids(&devices);
     let owners = match early {
         EarlyOwners::Listed(all) => members::look_up_missing(transport, &wanted, all).await?,
         EarlyOwners::NotListed(team_size) => {
@@ -236,6 +235,19 @@ async fn devices_and_owners(
     }
     observer.phase_finished(Phase::Owners);
     Ok((devices, owners))
+}
+
+/// The owners of `devices`, each once. Collected from owned ids, the set
+/// would first copy the id of every device (100,000 on a large team) into a
+/// vector and sort it, while the audit log is still being read.
+fn owner_ids(devices: &[LinkedDevice]) -> BTreeSet<String> {
+    let mut ids = BTreeSet::new();
+    for device in devices {
+        if !ids.contains(device.team_member_id()) {
+            ids.insert(device.team_member_id().to_string());
+        }
+    }
+    ids
 }
 
 async fn list_devices(
@@ -395,20 +407,21 @@ fn note_seen_device(seen: &mut HashMap<String, SeenDevice>, change: &BackupChang
 /// sorted, and the history of the devices shown.
 fn assemble(
     devices: Vec<LinkedDevice>,
-    owners: &HashMap<String, Owner>,
+    owners: HashMap<String, Owner>,
     folded: Folded,
     query: &StatusQuery,
 ) -> (Vec<Row>, Option<Vec<HistoryRow>>) {
+    let owners = share_owners(owners);
     let latest = folded.fold.finish();
     let linked: HashSet<String> = match &folded.seen {
         Some(_) => devices.iter().map(|d| d.session_id().to_string()).collect(),
         None => HashSet::new(),
     };
-    let mut rows = build_rows(devices, &latest, owners);
+    let mut rows = build_rows(devices, &latest, &owners);
     // Before the unlinked rows join: those keep the owner their event named.
     let history = folded
         .history
-        .map(|log| log.rows(&session_owners(&rows, owners)));
+        .map(|log| log.rows(&session_owners(&rows, &owners)));
     if let Some(seen) = folded.seen {
         let seen = seen
             .into_iter()
@@ -434,7 +447,10 @@ fn assemble(
 
 /// Session id → the owner of a linked device whose owner is known, for the
 /// history report: the rows' own copy, shared.
-fn session_owners(rows: &[Row], owners: &HashMap<String, Owner>) -> HashMap<String, Arc<Owner>> {
+fn session_owners(
+    rows: &[Row],
+    owners: &HashMap<String, Arc<Owner>>,
+) -> HashMap<String, Arc<Owner>> {
     rows.iter()
         .filter(|r| owners.contains_key(r.device.team_member_id()))
         .map(|r| (r.device.session_id().to_string(), Arc::clone(&r.owner)))

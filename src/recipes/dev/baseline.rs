@@ -14,7 +14,7 @@ use serde_json::value::RawValue;
 
 use crate::domain::fold::StatusFold;
 use crate::domain::period::{format_dropbox_time, Period};
-use crate::domain::row::{build_rows, Owner, Row};
+use crate::domain::row::{build_rows, share_owners, Owner, Row};
 use crate::dropbox::backup_event;
 use crate::dropbox::team_log::{ContinueArg, ROUTE_CONTINUE, ROUTE_GET_EVENTS};
 use crate::dropbox::{devices, members, ApiError, Transport};
@@ -122,14 +122,14 @@ pub async fn run(transport: &Transport, period: &Period) -> Result<BaselineRun, 
     // cached member list: the whole list (1000 a page, tbx's default) at
     // the first such device.
     let latest = fold.finish();
-    let without_event = devices.iter().any(|d| !latest.contains_key(d.session_id()));
+    let without_event = devices.iter().any(|d| !latest.contains(d.session_id()));
     if without_event {
         for (id, owner) in members::list_members(transport).await? {
             owners.entry(id).or_insert(owner);
         }
     }
     Ok(BaselineRun {
-        rows: build_rows(devices, &latest, &owners),
+        rows: build_rows(devices, &latest, &share_owners(owners)),
         events_read,
     })
 }
