@@ -316,6 +316,24 @@ async fn tools_list_then_each_tool_equals_the_status_command_with(sim: &SimHandl
     );
     assert_eq!(value["total"], history.len());
 
+    // The member filter of the history also matches who made the change.
+    if let Some(by_other) = history.iter().find(|c| {
+        !c["actor_email"].as_str().unwrap().is_empty() && c["actor_email"] != c["owner_email"]
+    }) {
+        let actor = by_other["actor_email"].as_str().unwrap();
+        let value = structured(
+            &call(
+                &client,
+                "backup_status_history",
+                json!({"start_time": start_time, "end_time": end_time, "member": actor,
+                       "limit": 1000}),
+            )
+            .await,
+        );
+        assert!(value["changes"].as_array().unwrap().contains(by_other));
+    }
+
+    host_and_status_warnings(&client, &all, &start_time, &end_time).await;
     shut_down(client, home.path()).await;
     assert_no_secret(home.path(), &sim.token);
 }
@@ -386,9 +404,19 @@ async fn bad_arguments_and_api_failures_are_tool_errors_and_the_server_goes_on_w
     let unknown = call(&client, "backup_summary", unknown).await;
     assert!(error(&unknown).contains("unknown field `colour`"));
     let wrong_type = json!({"start_time": 7});
-    assert!(
-        error(&call(&client, "backup_device_status", wrong_type).await)
-            .starts_with("invalid arguments: ")
+    assert_eq!(
+        error(&call(&client, "backup_device_status", wrong_type).await),
+        "start_time: invalid type: integer `7`, expected a string"
+    );
+    let not_a_number = json!({"start_time": start_time, "limit": "ten"});
+    assert_eq!(
+        error(&call(&client, "backup_device_status", not_a_number).await),
+        "limit: expected a whole number from 0 to 1000"
+    );
+    let too_stale = json!({"start_time": start_time, "stale_days": 40000});
+    assert_eq!(
+        error(&call(&client, "backup_summary", too_stale).await),
+        "stale_days: expected 0 to 36500, got 40000"
     );
 
     // The API fails mid-call: the devices are listed, the log is refused.
@@ -414,7 +442,20 @@ async fn bad_arguments_and_api_failures_are_tool_errors_and_the_server_goes_on_w
     sim.inject("team/get_info", 1, Fault::ExpiredToken);
     let refused = call(&client, "backup_summary", args.clone()).await;
     assert!(error(&refused).contains("expired"), "{}", text(&refused));
+    assert!(
+        error(&refused).ends_with(
+            "; replace TOOLBOX_DROPBOX_TOKEN, or run `tbx config auth add -peer default`"
+        ),
+        "{}",
+        text(&refused)
+    );
     structured(&call(&client, "backup_summary", args).await);
+
+    // null is "not given", for every optional argument.
+    let nulls = json!({"start_time": start_time, "end_time": null, "status": null,
+        "platform": null, "client_type": null, "member": null, "host": null, "sort": null,
+        "desc": null, "include_unlinked": null, "limit": null});
+    structured(&call(&client, "backup_device_status", nulls).await);
 
     // Several calls at once.
     let periods = [7, 30, 90].map(|days| z(anchor() - chrono::Duration::days(days)));
@@ -598,4 +639,132 @@ fn sigterm_ends_the_server_with_success() {
     assert!(out.is_empty(), "nothing but protocol on stdout: {out}");
     let log = read_log(&job_dir(home.path()), "toolbox.log");
     assert!(log.contains("\"stopped\""), "{log}");
+}
+
+/// `host` keeps the rows of matching hosts, and the summary is theirs; a
+/// status Dropbox does not send is a warning, not a silent nothing.
+async fn host_and_status_warnings(client: &Client, all: &Run, start_time: &str, end_time: &str) {
+    let expected = lines(&all.reports().join("devices.json"));
+    let host = expected[0]["session_info_host_name"].as_str().unwrap();
+    let wanted: Vec<&Value> = expected
+        .iter()
+        .filter(|r| {
+            r["session_info_host_name"]
+                .as_str()
+                .unwrap()
+                .to_lowercase()
+                .contains(&host.to_lowercase())
+        })
+        .collect();
+    let args = json!({"start_time": start_time, "end_time": end_time,
+                      "host": host.to_uppercase(), "limit": 1000});
+    let value = structured(&call(client, "backup_device_status", args.clone()).await);
+    let rows: Vec<&Value> = value["rows"].as_array().unwrap().iter().collect();
+    assert_eq!(rows, wanted);
+    assert!(value["filter"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!("host={}", host.to_lowercase())));
+    let mut args = args;
+    args.as_object_mut().unwrap().remove("limit");
+    let value = structured(&call(client, "backup_summary", args).await);
+    assert_eq!(value["summary"]["devices"], wanted.len());
+    let enabled = wanted
+        .iter()
+        .filter(|r| r["latest_status"] == "enabled")
+        .count();
+    assert_eq!(
+        value["summary"]["by_status"]["enabled"]
+            .as_u64()
+            .unwrap_or(0),
+        enabled as u64
+    );
+
+    let off = json!({"start_time": start_time, "end_time": end_time, "status": ["off"]});
+    let value = structured(&call(client, "backup_device_status", off.clone()).await);
+    assert_eq!(value["total"], 0);
+    assert_eq!(
+        value["warnings"],
+        json!(["status 'off' is not a status Dropbox sends (enabled, disabled, no_status_update); nothing matched it"])
+    );
+    let value = structured(&call(client, "backup_status_history", off).await);
+    assert_eq!(value["warnings"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn a_cancelled_call_stops_and_leaves_no_job_folder() {
+    let sim = start(team(10, 175));
+    block_on(a_cancelled_call_stops_and_leaves_no_job_folder_with(&sim));
+}
+
+async fn a_cancelled_call_stops_and_leaves_no_job_folder_with(sim: &SimHandle) {
+    let home = tempfile::tempdir().unwrap();
+    let client = launch(home.path(), Some(sim), &[], &[]).await;
+    let (start_time, _) = period();
+    // The first API call waits 10 s; the client gives up after 1 s, which
+    // sends notifications/cancelled.
+    sim.inject(
+        "team/get_info",
+        1,
+        Fault::RateLimited {
+            retry_after: Some(10),
+            text_body: false,
+            write_operations: false,
+        },
+    );
+    let args = json!({"start_time": start_time});
+    let gave_up = tokio::time::timeout(
+        Duration::from_secs(1),
+        call(&client, "backup_device_status", args.clone()),
+    )
+    .await;
+    assert!(gave_up.is_err());
+    let started = std::time::Instant::now();
+    structured(&call(&client, "backup_summary", args).await);
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "not behind the cancelled call"
+    );
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let jobs = std::fs::read_dir(home.path().join("jobs")).unwrap().count();
+    assert_eq!(
+        jobs, 1,
+        "only the server's job: the cancelled call wrote none"
+    );
+    shut_down(client, home.path()).await;
+    let log = read_log(&job_dir(home.path()), "toolbox.log");
+    assert!(log.contains("backup_device_status was cancelled"), "{log}");
+}
+
+#[test]
+fn closing_stdin_before_initialize_is_a_clean_end() {
+    use std::process::{Command, Stdio};
+    let home = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["mcp", "serve", "-simulate"])
+        .env("TOOLBOX_HOME", home.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("Error"), "{stderr}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn descriptions_say_what_no_status_update_means() {
+    for tool in tbx::recipes::mcp::Tools::definitions() {
+        let description = tool.description.as_deref().unwrap();
+        if tool.name != "backup_status_history" {
+            assert!(description.contains("NOT"), "{description}");
+            assert!(description.contains("-365d"), "{description}");
+            let status = &tool.input_schema["properties"]["status"]["description"];
+            assert!(status.as_str().unwrap().contains("NOT \"off\""), "{status}");
+        }
+        assert!(
+            description.contains("no department or group data")
+                || tool.name == "backup_status_history"
+        );
+    }
 }

@@ -4,9 +4,12 @@
 //! the server's one transport, and the result is shaped as the reports
 //! write it. Nothing here prints: stdout is the protocol.
 //!
-//! Calls run at once, but their collection takes turns: the team's event
-//! store has one SQLite writer, and the second of two overlapping questions
-//! is then answered from what the first one stored.
+//! Calls run at once, their collections too: each listing of devices and
+//! members is the call's own, and the event store takes concurrent syncs
+//! (SQLite waits up to 10 s for a writer; inserts are idempotent and the
+//! covered ranges merge), at worst fetching the same gap twice. A lock
+//! around whole collections made three overlapping calls on a large team
+//! answer one after another (29, 52, 78 s).
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -18,11 +21,14 @@ use serde_json::{json, Map, Value};
 use tokio::sync::Mutex;
 
 use super::schemas::{
-    DeviceRow, HistoryChange, HistoryInput, HistoryOutput, Period, StatusInput, StatusOutput,
-    SummaryInput, SummaryOutput, DEFAULT_LIMIT, MAX_LIMIT,
+    DeviceRow, HistoryChange, HistoryInput, HistoryOutput, ListsCut, Period, StatusInput,
+    StatusOutput, SummaryInput, SummaryOutput, DEFAULT_LIMIT, MAX_LIMIT, SUMMARY_LIST_MAX,
 };
 use crate::domain::history::{HistoryRow, HISTORY_COLUMNS};
 use crate::domain::period::{format_dropbox_time, Period as TimePeriod};
+use crate::domain::row::Row;
+use crate::domain::status::NO_STATUS_UPDATE;
+use crate::domain::summary::summarize;
 use crate::dropbox::auth::login::Interaction;
 use crate::dropbox::{ApiError, Transport};
 use crate::job::{Job, Level};
@@ -32,7 +38,7 @@ use crate::recipes::dropbox::team::backup::device::status::{
     write_job_reports, StatusArgs, StatusOptions,
 };
 use crate::recipes::session::{
-    log_options, token_source_with, transport_for, ApiTarget, RecipeError,
+    log_options, token_source_with, transport_for, ApiTarget, Credential, RecipeError,
 };
 use crate::report::cells::history_cells;
 use crate::report::extras::{self, ExtraReports, RunInfo};
@@ -57,7 +63,6 @@ pub struct Session {
     pub store_home: PathBuf,
     pub job: Arc<Job>,
     transport: Mutex<Option<Arc<Transport>>>,
-    collecting: Mutex<()>,
     calls: AtomicU64,
 }
 
@@ -81,7 +86,6 @@ impl Session {
             store_home,
             job,
             transport: Mutex::new(None),
-            collecting: Mutex::new(()),
             calls: AtomicU64::new(0),
         }
     }
@@ -97,9 +101,13 @@ impl Session {
 
     pub async fn device_status(&self, input: StatusInput) -> Result<StatusOutput, String> {
         let limit = limit(input.limit)?;
+        let host = host_filter(input.host.as_deref())?;
         let now = Utc::now();
         let options = self.options(status_args(&input), now)?;
-        let result = self.collect(&options, now).await?;
+        let mut result = self.collect(&options, now).await?;
+        if let Some(host) = &host {
+            keep_host(&mut result, host, options.extras.stale_days, now);
+        }
         let layout = options.layout();
         let rows = result
             .rows
@@ -109,9 +117,10 @@ impl Session {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| format!("internal error: a row does not fit its schema: {e}"))?;
         let total = result.rows.len();
-        let filter = options.selection.describe();
+        let filter = describe(&options, host.as_deref());
         let period = period(&options.period);
         let team = result.team.name.clone();
+        let warnings = status_warnings(&input.status, result.rows.iter().map(Row::status_tag));
         let (job_folder, reports) = self.write_reports(options, result, now).await?;
         Ok(StatusOutput {
             team,
@@ -123,10 +132,12 @@ impl Session {
             rows,
             job_folder,
             reports,
+            warnings,
         })
     }
 
     pub async fn summary(&self, input: SummaryInput) -> Result<SummaryOutput, String> {
+        let host = host_filter(input.host.as_deref())?;
         let now = Utc::now();
         let mut args = period_args(&input.start_time, input.end_time.as_deref());
         args.extend(filter_args(
@@ -135,19 +146,28 @@ impl Session {
             input.client_type.as_deref(),
             input.member.as_deref(),
         ));
-        if input.include_unlinked {
+        if input.include_unlinked == Some(true) {
             args.push("--include-unlinked=true".into());
         }
         if let Some(days) = input.stale_days {
+            if days > STALE_DAYS_MAX {
+                return Err(format!(
+                    "stale_days: expected 0 to {STALE_DAYS_MAX}, got {days}"
+                ));
+            }
             args.push(format!("--stale-days={days}"));
         }
         args.push("--reports=summary".into());
         let options = self.options(args, now)?;
-        let result = self.collect(&options, now).await?;
+        let mut result = self.collect(&options, now).await?;
+        if let Some(host) = &host {
+            keep_host(&mut result, host, options.extras.stale_days, now);
+        }
+        let filter = describe(&options, host.as_deref());
         let info = RunInfo {
             team: &result.team.name,
             period: &options.period,
-            filter: &options.selection.describe(),
+            filter: &filter,
             now,
             layout: options.layout(),
         };
@@ -162,16 +182,16 @@ impl Session {
             .find(|(name, _)| name == "summary.json")
             .map(|(_, text)| text)
             .ok_or("internal error: no summary was made")?;
-        serde_json::from_str(&text)
-            .map_err(|e| format!("internal error: the summary does not fit its schema: {e}"))
+        let mut output: SummaryOutput = serde_json::from_str(&text)
+            .map_err(|e| format!("internal error: the summary does not fit its schema: {e}"))?;
+        output.warnings = status_warnings(&input.status, result.rows.iter().map(Row::status_tag));
+        cut_lists(&mut output);
+        Ok(output)
     }
 
     pub async fn history(&self, input: HistoryInput) -> Result<HistoryOutput, String> {
         let limit = limit(input.limit)?;
-        let host = match input.host.as_deref().map(str::trim) {
-            Some("") => return Err("host: expected a value, got an empty one".into()),
-            host => host.map(str::to_lowercase),
-        };
+        let host = host_filter(input.host.as_deref())?;
         let now = Utc::now();
         let mut args = period_args(&input.start_time, input.end_time.as_deref());
         // Checked as the command's -status and -member, then applied to
@@ -193,8 +213,14 @@ impl Session {
             .filter(|change| {
                 let owner = &change.owner;
                 member.as_deref().is_none_or(|m| {
-                    owner.email.to_lowercase().contains(m)
-                        || owner.display_name.to_lowercase().contains(m)
+                    [
+                        &owner.email,
+                        &owner.display_name,
+                        &change.actor_email,
+                        &change.actor_name,
+                    ]
+                    .iter()
+                    .any(|field| field.to_lowercase().contains(m))
                 }) && host
                     .as_deref()
                     .is_none_or(|h| change.host_name.to_lowercase().contains(h))
@@ -204,6 +230,7 @@ impl Session {
                             .any(|s| s.eq_ignore_ascii_case(change.new.as_str())))
             })
             .collect();
+        let warnings = status_warnings(&statuses, matching.iter().map(|c| c.new.as_str()));
         let total = matching.len();
         let changes = matching[total.saturating_sub(limit)..]
             .iter()
@@ -216,6 +243,7 @@ impl Session {
             returned: changes.len(),
             truncated: changes.len() < total,
             changes,
+            warnings,
         })
     }
 
@@ -239,7 +267,6 @@ impl Session {
     ) -> Result<StatusResult, String> {
         let transport = self.transport().await?;
         let query = options.query(&self.store_home);
-        let _turn = self.collecting.lock().await;
         let observer = LogObserver { job: &self.job };
         match device_status::collect(&transport, &query, now, &observer).await {
             Ok(result) => {
@@ -260,9 +287,26 @@ impl Session {
                 if credential_refused(&error) {
                     // The next call looks again: the user may have fixed it.
                     *self.transport.lock().await = None;
+                    return Err(self.what_to_do(error.to_string()));
                 }
                 Err(error.to_string())
             }
+        }
+    }
+
+    /// A refused credential's message, with what to do about it (a model
+    /// relays it to the person who can).
+    fn what_to_do(&self, message: String) -> String {
+        if !matches!(self.target.credential, Credential::Login) {
+            return message;
+        }
+        let add = format!("run `tbx config auth add -peer {}`", self.peer);
+        if std::env::var_os("TOOLBOX_DROPBOX_TOKEN").is_some() {
+            format!("{message}; replace TOOLBOX_DROPBOX_TOKEN, or {add}")
+        } else if message.contains("tbx config auth add") {
+            message
+        } else {
+            format!("{message}; {add}")
         }
     }
 
@@ -357,6 +401,84 @@ impl Observer for LogObserver<'_> {
     }
 }
 
+/// `-stale-days`'s bound, as the command has it.
+const STALE_DAYS_MAX: u32 = 36_500;
+
+/// The statuses Dropbox sends, and the one the reports write for none.
+const KNOWN_STATUSES: [&str; 3] = ["enabled", "disabled", NO_STATUS_UPDATE];
+
+/// A `host` argument, lowercased; an empty one is refused as the
+/// command refuses an empty `-member`.
+fn host_filter(host: Option<&str>) -> Result<Option<String>, String> {
+    match host.map(str::trim) {
+        Some("") => Err("host: expected a value, got an empty one".into()),
+        host => Ok(host.map(str::to_lowercase)),
+    }
+}
+
+/// Keeps the rows (and changes) of hosts containing `host`; the summary
+/// is made again from them, by the function ops uses, so its numbers are
+/// those of the rows returned.
+fn keep_host(result: &mut StatusResult, host: &str, stale_days: u32, now: DateTime<Utc>) {
+    let matches = |name: &str| name.to_lowercase().contains(host);
+    result.rows.retain(|row| matches(row.device.host_name()));
+    if let Some(history) = &mut result.history {
+        history.retain(|change| matches(&change.host_name));
+    }
+    if let Some(summary) = &mut result.summary {
+        *summary = summarize(&result.rows, stale_days, now);
+    }
+}
+
+/// The filters as the reports' summary says them, with `host`.
+fn describe(options: &StatusOptions, host: Option<&str>) -> String {
+    let filter = options.selection.describe();
+    match host {
+        None => filter,
+        Some(host) if filter.is_empty() => format!("host={host}"),
+        Some(host) => format!("{filter} host={host}"),
+    }
+}
+
+/// A warning for each asked status Dropbox does not send that nothing
+/// matched (a newer Dropbox value that matched is no surprise).
+fn status_warnings<'a>(asked: &[String], found: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let found: Vec<&str> = found.collect();
+    asked
+        .iter()
+        .filter(|s| !KNOWN_STATUSES.iter().any(|k| k.eq_ignore_ascii_case(s)))
+        .filter(|s| !found.iter().any(|f| f.eq_ignore_ascii_case(s)))
+        .map(|s| {
+            format!(
+                "status '{s}' is not a status Dropbox sends ({}); nothing matched it",
+                KNOWN_STATUSES.join(", ")
+            )
+        })
+        .collect()
+}
+
+/// Cuts the summary's lists at `SUMMARY_LIST_MAX`, saying how long they were.
+fn cut_lists(output: &mut SummaryOutput) {
+    let numbers = &mut output.summary;
+    let members = numbers.members_without_enabled_device.len();
+    let stale = numbers.stale_devices.len();
+    if members <= SUMMARY_LIST_MAX && stale <= SUMMARY_LIST_MAX {
+        return;
+    }
+    numbers
+        .members_without_enabled_device
+        .truncate(SUMMARY_LIST_MAX);
+    numbers.stale_devices.truncate(SUMMARY_LIST_MAX);
+    output.truncated = Some(ListsCut {
+        members_without_enabled_device: members,
+        stale_devices: stale,
+        note: format!(
+            "each list holds its first {SUMMARY_LIST_MAX}; backup_device_status (filter by status, \
+sort by session_info_updated) lists every device, and its job folder has every row"
+        ),
+    });
+}
+
 /// An error after which the stored credential is worth looking up again.
 fn credential_refused(error: &RecipeError) -> bool {
     matches!(
@@ -418,10 +540,10 @@ fn status_args(input: &StatusInput) -> Vec<String> {
     if let Some(sort) = &input.sort {
         args.push(format!("--sort={sort}"));
     }
-    if input.desc {
+    if input.desc == Some(true) {
         args.push("--desc=true".into());
     }
-    if input.include_unlinked {
+    if input.include_unlinked == Some(true) {
         args.push("--include-unlinked=true".into());
     }
     args

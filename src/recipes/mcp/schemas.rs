@@ -14,6 +14,9 @@ use serde::{Deserialize, Deserializer, Serialize};
 pub const DEFAULT_LIMIT: u32 = 100;
 /// Rows a listing tool returns at most (the reports hold every row).
 pub const MAX_LIMIT: u32 = 1_000;
+/// Entries of each of `backup_summary`'s lists, at most (a result stays
+/// readable by a model; the counts say how many there are).
+pub const SUMMARY_LIST_MAX: usize = 100;
 
 /// A list given as a list, or as one string (models send either);
 /// `"a,b"` splits at commas, as the command's `-status a,b` does.
@@ -40,7 +43,7 @@ pub struct StatusInput {
     /// End of the period (exclusive), in the same forms; default: now
     #[serde(default)]
     pub end_time: Option<String>,
-    /// Only devices whose latest status is one of these: enabled, disabled, no_status_update (or a newer Dropbox value)
+    /// Only devices whose latest status in the period is one of these: enabled, disabled, no_status_update (or a newer Dropbox value). no_status_update = no change logged in the period, NOT "off"; for the current state use a period that reaches back to the last change, e.g. start_time "-365d" (the audit log keeps about a year)
     #[serde(default, deserialize_with = "one_or_many")]
     pub status: Vec<String>,
     /// Only devices of this platform (exact, any case), e.g. "Windows 11 Pro"
@@ -49,19 +52,22 @@ pub struct StatusInput {
     /// Only devices of this client type (exact, any case): windows, mac, linux, ...
     #[serde(default)]
     pub client_type: Option<String>,
-    /// Only devices whose owner's email or name contains this (any case)
+    /// Only devices whose owner's email or name contains this (any case); there is no department or group data
     #[serde(default)]
     pub member: Option<String>,
+    /// Only devices whose host name contains this (any case)
+    #[serde(default)]
+    pub host: Option<String>,
     /// Sort the rows by this row key (then by owner, host and session), e.g. timestamp
     #[serde(default)]
     pub sort: Option<String>,
     /// Sort in descending order
     #[serde(default)]
-    pub desc: bool,
+    pub desc: Option<bool>,
     /// Also computers seen in the period's log but no longer linked (rows get a `linked` key)
     #[serde(default)]
-    pub include_unlinked: bool,
-    /// Rows to return at most (default 100, at most 1000); the reports in `job_folder` hold every row
+    pub include_unlinked: Option<bool>,
+    /// Rows to return at most (default 100, at most 1000; 1000 rows are about 500 KB of JSON); the reports in `job_folder` hold every row
     #[serde(default)]
     #[schemars(range(max = 1000))]
     pub limit: Option<u32>,
@@ -76,7 +82,7 @@ pub struct SummaryInput {
     /// End of the period (exclusive), in the same forms; default: now
     #[serde(default)]
     pub end_time: Option<String>,
-    /// Only devices whose latest status is one of these: enabled, disabled, no_status_update (or a newer Dropbox value)
+    /// Only devices whose latest status in the period is one of these: enabled, disabled, no_status_update (or a newer Dropbox value). no_status_update = no change logged in the period, NOT "off"; for the current state use a period that reaches back to the last change, e.g. start_time "-365d" (the audit log keeps about a year)
     #[serde(default, deserialize_with = "one_or_many")]
     pub status: Vec<String>,
     /// Only devices of this platform (exact, any case), e.g. "Windows 11 Pro"
@@ -85,12 +91,15 @@ pub struct SummaryInput {
     /// Only devices of this client type (exact, any case): windows, mac, linux, ...
     #[serde(default)]
     pub client_type: Option<String>,
-    /// Only devices whose owner's email or name contains this (any case)
+    /// Only devices whose owner's email or name contains this (any case); there is no department or group data
     #[serde(default)]
     pub member: Option<String>,
+    /// Only devices whose host name contains this (any case)
+    #[serde(default)]
+    pub host: Option<String>,
     /// Also count computers seen in the period's log but no longer linked
     #[serde(default)]
-    pub include_unlinked: bool,
+    pub include_unlinked: Option<bool>,
     /// Devices inactive for more than this many days count as stale (default 30, at most 36500)
     #[serde(default)]
     #[schemars(range(max = 36500))]
@@ -106,7 +115,7 @@ pub struct HistoryInput {
     /// End of the period (exclusive), in the same forms; default: now
     #[serde(default)]
     pub end_time: Option<String>,
-    /// Only changes of devices whose owner's email or name contains this (any case)
+    /// Only changes of devices whose owner's email or name, or whose changer's (the actor's) email or name, contains this (any case); there is no department or group data
     #[serde(default)]
     pub member: Option<String>,
     /// Only changes of devices whose host name contains this (any case)
@@ -185,6 +194,9 @@ pub struct StatusOutput {
     pub job_folder: String,
     /// The report files written
     pub reports: Vec<String>,
+    /// Notes on the arguments, e.g. a status Dropbox does not send (absent: none)
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// A member none of whose devices reports `enabled`.
@@ -239,6 +251,24 @@ pub struct SummaryOutput {
     /// When the summary was made
     pub generated: String,
     pub summary: SummaryNumbers,
+    /// Set when a list of `summary` was cut at SUMMARY_LIST_MAX entries: the full lengths
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub truncated: Option<ListsCut>,
+    /// Notes on the arguments, e.g. a status Dropbox does not send (absent: none)
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// The full lengths of `summary`'s lists when one was cut.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListsCut {
+    /// Members with no device enabled, in all
+    pub members_without_enabled_device: usize,
+    /// Stale devices, in all
+    pub stale_devices: usize,
+    /// Where to get every entry
+    pub note: String,
 }
 
 /// One backup status change (a line of `history.json`).
@@ -281,6 +311,9 @@ pub struct HistoryOutput {
     pub truncated: bool,
     /// The changes, oldest first
     pub changes: Vec<HistoryChange>,
+    /// Notes on the arguments, e.g. a status Dropbox does not send (absent: none)
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 #[cfg(test)]
@@ -296,7 +329,7 @@ mod tests {
             serde_json::from_str(r#"{"start_time":"-7d","status":["disabled"]}"#).unwrap();
         assert_eq!(input.status, ["disabled"]);
         let input: StatusInput = serde_json::from_str(r#"{"start_time":"-7d"}"#).unwrap();
-        assert!(input.status.is_empty() && input.limit.is_none() && !input.desc);
+        assert!(input.status.is_empty() && input.limit.is_none() && input.desc.is_none());
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! tool call and outcome, every API call. The server never asks for a
 //! credential: a call without one is a tool error saying what to run, and
 //! the next call looks again. It serves until the client closes stdin (or
-//! Ctrl-C, SIGTERM).
+//! Ctrl-C, SIGTERM); a call in flight then is cancelled, as one the client
+//! cancels. A client gone before initializing is a clean end too.
 //!
 //! Jobs: one for the server (its log, rotated like a watch's, lives as long
 //! as it does) and one per `backup_device_status` call for its reports, so
@@ -19,6 +20,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use clap::{Args, ValueEnum};
+use rmcp::service::ServerInitializeError;
 use rmcp::ServiceExt;
 use serde_json::json;
 
@@ -207,10 +209,11 @@ pub async fn exec(
     job.log(Level::Info, "stopped", json!({"calls": session.calls()}));
     drop(simulated);
     let console = Console::new(OutputMode::None, true, common.layout, Messages(common.lang));
+    // A server has no rows: its calls are in the `stopped` line above.
     let result = result.map(|()| Finished {
         job_dir: job.dir.clone(),
         reports: Vec::new(),
-        rows: session.calls() as usize,
+        rows: 0,
     });
     finish(&job, &console, common.retain, result)
 }
@@ -220,8 +223,15 @@ async fn serve(tools: Tools, stop: impl Future<Output = ()>) -> Result<(), Recip
     tokio::pin!(stop);
     // A stop request may come before the client has initialized.
     let running = tokio::select! {
-        running = tools.serve(rmcp::transport::stdio_pipes()) => running
-            .map_err(|e| RecipeError::Mcp(format!("the MCP session did not start: {e}")))?,
+        running = tools.serve(rmcp::transport::stdio_pipes()) => match running {
+            Ok(running) => running,
+            // The client went before initializing (a probe, a client that
+            // changed its mind): nothing was asked, nothing failed.
+            Err(ServerInitializeError::ConnectionClosed(_)) => return Ok(()),
+            Err(e) => {
+                return Err(RecipeError::Mcp(format!("the MCP session did not start: {e}")))
+            }
+        },
         () = &mut stop => return Ok(()),
     };
     let cancel = running.cancellation_token();
