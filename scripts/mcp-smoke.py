@@ -93,8 +93,19 @@ async def smoke(binary, home):
                 result, text = await call(session, "backup_device_status", {"start_time": "yesterday"})
                 check(field(result, "is_error", "isError") is True and text.startswith("-start-time: "),
                       f"a bad start_time is a tool error: {text[:60]}...")
+                result, text = await call(session, "backup_device_status",
+                                          {"start_time": "-7d", "limit": "ten"})
+                check(field(result, "is_error", "isError") is True
+                      and text == "limit: expected a whole number from 0 to 1000",
+                      f"a bad limit names the argument: {text[:60]}")
                 result, _ = await call(session, "backup_summary", {"start_time": "-7d"})
                 check(not field(result, "is_error", "isError"), "the server still answers")
+                result, text = await call(session, "backup_device_status",
+                                          {"start_time": "-28d", "status": ["off"], "desc": None})
+                structured = field(result, "structured_content", "structuredContent") or {}
+                check(not field(result, "is_error", "isError") and structured.get("total") == 0
+                      and len(structured.get("warnings", [])) == 1,
+                      "an unknown status is a warning; null is 'not given'")
 
 
 def main():

@@ -768,3 +768,47 @@ fn descriptions_say_what_no_status_update_means() {
         );
     }
 }
+
+#[test]
+fn a_call_in_flight_at_session_end_does_not_hold_the_server() {
+    let sim = start(team(10, 176));
+    block_on(a_call_in_flight_at_session_end_does_not_hold_the_server_with(&sim));
+}
+
+async fn a_call_in_flight_at_session_end_does_not_hold_the_server_with(sim: &SimHandle) {
+    let home = tempfile::tempdir().unwrap();
+    let client = launch(home.path(), Some(sim), &[], &[]).await;
+    sim.inject(
+        "team/get_info",
+        1,
+        Fault::RateLimited {
+            retry_after: Some(20),
+            text_body: false,
+            write_operations: false,
+        },
+    );
+    let peer = client.peer().clone();
+    let (start_time, _) = period();
+    let args = json!({"start_time": start_time})
+        .as_object()
+        .unwrap()
+        .clone();
+    let in_flight = tokio::spawn(async move {
+        peer.call_tool(CallToolRequestParams::new("backup_device_status").with_arguments(args))
+            .await
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let started = std::time::Instant::now();
+    // The session ends with the call still waiting out its 20 s.
+    shut_down(client, home.path()).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
+    let _ = in_flight.await;
+    let jobs = std::fs::read_dir(home.path().join("jobs")).unwrap().count();
+    assert_eq!(jobs, 1, "the call in flight wrote no job folder");
+    let log = read_log(&job_dir(home.path()), "toolbox.log");
+    assert!(log.contains("backup_device_status was cancelled"), "{log}");
+}

@@ -610,6 +610,49 @@ mod tests {
     }
 
     #[test]
+    fn only_unknown_statuses_that_matched_nothing_warn() {
+        let asked = [
+            "Enabled".to_string(),
+            "off".into(),
+            "paused_by_policy".into(),
+        ];
+        let warnings = status_warnings(&asked, ["paused_by_policy"].into_iter());
+        assert_eq!(
+            warnings,
+            ["status 'off' is not a status Dropbox sends (enabled, disabled, no_status_update); nothing matched it"]
+        );
+    }
+
+    #[test]
+    fn the_summary_lists_are_cut_with_their_lengths() {
+        let member =
+            |i: usize| json!({"email": format!("m{i}@x"), "display_name": "M", "devices": 1});
+        let stale = |i: usize| json!({"email": "a@x", "host_name": format!("h{i}"), "session_info_updated": ""});
+        let summary = |members: usize, stales: usize| -> SummaryOutput {
+            serde_json::from_value(json!({
+                "team": "T", "period": {"start_time": "s", "end_time": null}, "filter": "",
+                "generated": "g", "summary": {"devices": 1, "by_status": {}, "by_platform": {},
+                "by_client_type": {}, "enabled_percent": 0.0,
+                "members_without_enabled_device": (0..members).map(member).collect::<Vec<_>>(),
+                "stale_days": 30, "stale_devices": (0..stales).map(stale).collect::<Vec<_>>()}
+            }))
+            .unwrap()
+        };
+        let mut short = summary(100, 3);
+        cut_lists(&mut short);
+        assert_eq!(short, summary(100, 3));
+        let mut long = summary(250, 3);
+        cut_lists(&mut long);
+        assert_eq!(long.summary.members_without_enabled_device.len(), 100);
+        assert_eq!(long.summary.stale_devices.len(), 3);
+        let cut = long.truncated.unwrap();
+        assert_eq!(
+            (cut.members_without_enabled_device, cut.stale_devices),
+            (250, 3)
+        );
+    }
+
+    #[test]
     fn limits_are_bounded() {
         assert_eq!(limit(None), Ok(100));
         assert_eq!(limit(Some(0)), Ok(0));

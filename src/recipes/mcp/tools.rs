@@ -255,3 +255,50 @@ fn serde_line(error: &serde_json::Error) -> String {
         None => text,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(value: Value) -> JsonObject {
+        value.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn argument_errors_name_the_argument() {
+        let err = |v: Value| typed::<SummaryInput>(args(v)).unwrap_err();
+        assert_eq!(
+            err(json!({"start_time": "-7d", "stale_days": -1})),
+            "stale_days: expected a whole number from 0 to 36500"
+        );
+        assert_eq!(
+            err(json!({"start_time": "-7d", "include_unlinked": "yes"})),
+            "include_unlinked: expected true or false"
+        );
+        assert_eq!(
+            err(json!({"start_time": null})),
+            "start_time: invalid type: null, expected a string"
+        );
+        assert_eq!(
+            typed::<StatusInput>(args(json!({"start_time": "-7d", "limit": 1.5}))).unwrap_err(),
+            "limit: expected a whole number from 0 to 1000"
+        );
+        let unknown = err(json!({"start_time": "-7d", "colour": 1}));
+        assert!(
+            unknown.starts_with("colour: unknown field `colour`"),
+            "{unknown}"
+        );
+        assert_eq!(
+            typed::<HistoryInput>(args(json!({}))).unwrap_err(),
+            "invalid arguments: missing field `start_time`"
+        );
+    }
+
+    #[test]
+    fn null_is_not_given() {
+        let input: StatusInput = typed(args(json!({"start_time": "-7d", "desc": null,
+            "include_unlinked": null, "status": null, "limit": null, "host": null})))
+        .unwrap();
+        assert!(input.desc.is_none() && input.status.is_empty() && input.limit.is_none());
+    }
+}
