@@ -258,10 +258,7 @@ impl Watcher {
         checkpoint.polled_to = Some(polled_to);
         if dropped > 0 || !owed.is_empty() {
             // The store decided what stays: read its queue back.
-            checkpoint.pending = store
-                .load_checkpoint(&checkpoint.name)?
-                .map(|c| c.pending)
-                .unwrap_or_default();
+            checkpoint.pending = store.load_pending(&checkpoint.name)?;
         }
         Ok(dropped)
     }

@@ -121,7 +121,8 @@ impl EventStore {
         }))
     }
 
-    fn load_pending(&self, name: &str) -> Result<Vec<PendingDelivery>, StoreError> {
+    /// The deliveries still owed by the watch `name`, oldest first.
+    pub fn load_pending(&self, name: &str) -> Result<Vec<PendingDelivery>, StoreError> {
         let err = |e| self.err(e);
         let mut stmt = self
             .conn

@@ -348,11 +348,17 @@ impl Watch<'_> {
     /// the next poll. Deliveries owed to targets not given this time wait.
     async fn deliver(&self, watcher: &mut Watcher) -> Result<Delivery, RecipeError> {
         let deadline = tokio::time::Instant::now() + delivery_budget(self.options.interval);
-        let targets = self.notifier.targets();
+        // Each key is a hash of the target: worked out once, not per item.
+        let targets: Vec<(String, &Target)> = self
+            .notifier
+            .targets()
+            .iter()
+            .map(|t| (t.key(), t))
+            .collect();
         let mut result = Delivery::default();
         let mut failing: Vec<String> = Vec::new();
         for mut item in watcher.pending().to_vec() {
-            let Some(target) = targets.iter().find(|t| t.key() == item.target) else {
+            let Some(&(_, target)) = targets.iter().find(|(key, _)| *key == item.target) else {
                 continue;
             };
             if failing.contains(&item.target) {
@@ -387,7 +393,7 @@ impl Watch<'_> {
         result.queued = watcher
             .pending()
             .iter()
-            .filter(|p| targets.iter().any(|t| t.key() == p.target))
+            .filter(|p| targets.iter().any(|(key, _)| *key == p.target))
             .count();
         Ok(result)
     }
